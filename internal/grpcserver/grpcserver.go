@@ -1,0 +1,142 @@
+// Package grpcserver builds the gRPC server the gateway talks to: the
+// Dispatcher, the standard health service and reflection (so grpcurl and
+// container health checks work) on one port, panic recovery, message-size
+// limits, and a graceful stop.
+package grpcserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"runtime/debug"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/status"
+
+	"github.com/tyk-lab/grpc-plugin-lab/coprocess"
+)
+
+// Options configure a Server.
+type Options struct {
+	Logger *slog.Logger
+	// MaxRecvBytes and MaxSendBytes bound message sizes. The gateway sends
+	// the request body twice (body and raw_body), so an Object is about twice
+	// the size of the request.
+	MaxRecvBytes int
+	MaxSendBytes int
+	// ShutdownTimeout is how long a graceful stop may wait for in-flight
+	// calls before the server stops hard.
+	ShutdownTimeout time.Duration
+}
+
+// Server is a gRPC server carrying a Dispatcher.
+type Server struct {
+	grpc   *grpc.Server
+	health *health.Server
+	log    *slog.Logger
+	opts   Options
+}
+
+// New registers d, health and reflection on a new gRPC server.
+func New(d coprocess.DispatcherServer, opts Options) *Server {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	gs := grpc.NewServer(
+		grpc.MaxRecvMsgSize(opts.MaxRecvBytes),
+		grpc.MaxSendMsgSize(opts.MaxSendBytes),
+		grpc.ChainUnaryInterceptor(recoverUnary(log)),
+		grpc.ChainStreamInterceptor(recoverStream(log)),
+		// The gateway keeps one long-lived connection; let clients ping it
+		// without being cut off.
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
+			MinTime:             10 * time.Second,
+			PermitWithoutStream: true,
+		}),
+	)
+	coprocess.RegisterDispatcherServer(gs, d)
+	hs := health.NewServer()
+	healthpb.RegisterHealthServer(gs, hs)
+	reflection.Register(gs) // v1 and v1alpha
+	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	hs.SetServingStatus(coprocess.Dispatcher_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	return &Server{grpc: gs, health: hs, log: log, opts: opts}
+}
+
+// GRPC returns the underlying server, e.g. to register more services.
+func (s *Server) GRPC() *grpc.Server { return s.grpc }
+
+// Serve serves on lis until ctx ends, then stops gracefully: health turns
+// NOT_SERVING, in-flight calls finish, and after ShutdownTimeout whatever is
+// left is cut off. It returns nil after a stop asked for by ctx.
+func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
+	errc := make(chan error, 1)
+	go func() { errc <- s.grpc.Serve(lis) }()
+	s.log.Info("plugin server listening", "addr", lis.Addr().String())
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("grpc serve: %w", err)
+	case <-ctx.Done():
+	}
+
+	s.log.Info("shutting down: health NOT_SERVING, waiting for in-flight calls",
+		"timeout", s.opts.ShutdownTimeout.String())
+	s.health.Shutdown()
+	stopped := make(chan struct{})
+	go func() {
+		s.grpc.GracefulStop()
+		close(stopped)
+	}()
+	timer := time.NewTimer(s.opts.ShutdownTimeout)
+	defer timer.Stop()
+	select {
+	case <-stopped:
+		s.log.Info("stopped gracefully")
+	case <-timer.C:
+		s.log.Warn("graceful stop timed out: stopping hard")
+		s.grpc.Stop()
+		<-stopped
+	}
+	if err := <-errc; err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+		return fmt.Errorf("grpc serve: %w", err)
+	}
+	return nil
+}
+
+// recoverUnary turns a panic in a handler into codes.Internal, so one bad
+// call does not take the plugin server (and every API using it) down.
+func recoverUnary(log *slog.Logger) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				log.Error("panic in handler", "method", info.FullMethod, "panic", fmt.Sprint(r),
+					"stack", string(debug.Stack()))
+				err = status.Errorf(codes.Internal, "plugin server: panic in %s", info.FullMethod)
+			}
+		}()
+		return handler(ctx, req)
+	}
+}
+
+func recoverStream(log *slog.Logger) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				log.Error("panic in handler", "method", info.FullMethod, "panic", fmt.Sprint(r),
+					"stack", string(debug.Stack()))
+				err = status.Errorf(codes.Internal, "plugin server: panic in %s", info.FullMethod)
+			}
+		}()
+		return handler(srv, ss)
+	}
+}

@@ -1,0 +1,312 @@
+package journal
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/tyk-lab/grpc-plugin-lab/coprocess"
+	"github.com/tyk-lab/grpc-plugin-lab/internal/redact"
+)
+
+// Entry is what the plugin server hands over for one call. Building it costs
+// next to nothing: redaction and encoding happen on the writer's goroutine,
+// off the gateway's request path.
+type Entry struct {
+	Time time.Time
+	Kind Kind
+	// Object is the received object (dispatch). It is shared with the gRPC
+	// response and must not be modified by anyone.
+	Object *coprocess.Object
+	// Event is the decoded event payload (event), not yet redacted, with
+	// its type and API.
+	Event     any
+	EventType string
+	APIID     string
+
+	CorrelationID string
+	Duration      time.Duration
+}
+
+// Options configure a Writer.
+type Options struct {
+	Stream string
+	// MaxLen bounds the stream (approximate trimming, the cheap kind).
+	MaxLen int64
+	// Buffer is how many entries may wait for Redis before new ones are
+	// dropped.
+	Buffer int
+	// BatchSize is how many entries go to Redis in one pipeline.
+	BatchSize int
+	// Redact removes secrets before anything is stored (the default).
+	Redact bool
+	// MaxBody is how many bytes of each body are stored; negative stores
+	// them whole.
+	MaxBody int
+	Logger  *slog.Logger
+}
+
+// Stats count what became of the entries handed to a Writer.
+type Stats struct {
+	Written uint64 // stored in Redis
+	Dropped uint64 // buffer full or writer closed
+	Failed  uint64 // Redis refused or was unreachable
+}
+
+// Writer appends entries to a Redis Stream asynchronously, through a bounded
+// buffer: a slow or absent Redis costs dropped journal entries, counted and
+// logged, never a slower Dispatch.
+type Writer struct {
+	rdb  redis.UniversalClient
+	opts Options
+	log  *slog.Logger
+
+	entries chan Entry
+	stop    chan struct{}
+	done    chan struct{}
+	closing atomic.Bool
+	once    sync.Once
+
+	written, dropped, failed atomic.Uint64
+	lastWarn                 atomic.Int64 // unix nanos of the last drop/failure warning
+}
+
+// retryPause is how long the writer waits after Redis failed before trying
+// again; entries arriving meanwhile wait in the buffer or are dropped.
+const retryPause = time.Second
+
+// warnEvery rate-limits the warnings about dropped or failed entries.
+const warnEvery = 10 * time.Second
+
+// NewWriter starts a writer; Close stops it.
+func NewWriter(rdb redis.UniversalClient, opts Options) *Writer {
+	if opts.Stream == "" {
+		opts.Stream = DefaultStream
+	}
+	if opts.Buffer <= 0 {
+		opts.Buffer = 10000
+	}
+	if opts.BatchSize <= 0 {
+		opts.BatchSize = 256
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	w := &Writer{
+		rdb:     rdb,
+		opts:    opts,
+		log:     opts.Logger,
+		entries: make(chan Entry, opts.Buffer),
+		stop:    make(chan struct{}),
+		done:    make(chan struct{}),
+	}
+	go w.run()
+	return w
+}
+
+// Append queues an entry without ever blocking. It reports false when the
+// entry was dropped.
+func (w *Writer) Append(e Entry) bool {
+	if w.closing.Load() {
+		w.dropped.Add(1)
+		return false
+	}
+	select {
+	case w.entries <- e:
+		return true
+	default:
+		n := w.dropped.Add(1)
+		w.warn("journal buffer full: entries dropped", "dropped_total", n)
+		return false
+	}
+}
+
+// Stats returns the counters so far.
+func (w *Writer) Stats() Stats {
+	return Stats{Written: w.written.Load(), Dropped: w.dropped.Load(), Failed: w.failed.Load()}
+}
+
+// Close stops accepting entries and writes what is buffered, giving up when
+// ctx ends. Call it after the gRPC server has stopped.
+func (w *Writer) Close(ctx context.Context) error {
+	w.once.Do(func() {
+		w.closing.Store(true)
+		close(w.stop)
+	})
+	select {
+	case <-w.done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	st := w.Stats()
+	w.log.Info("journal closed", "written", st.Written, "dropped", st.Dropped, "failed", st.Failed)
+	return nil
+}
+
+func (w *Writer) run() {
+	defer close(w.done)
+	batch := make([]Entry, 0, w.opts.BatchSize)
+	for {
+		select {
+		case e := <-w.entries:
+			batch = w.fill(append(batch[:0], e))
+			if !w.flush(batch) {
+				w.pause()
+			}
+		case <-w.stop:
+			for {
+				batch = w.fill(batch[:0])
+				if len(batch) == 0 || !w.flush(batch) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// fill adds what is already waiting, up to a batch.
+func (w *Writer) fill(batch []Entry) []Entry {
+	for len(batch) < w.opts.BatchSize {
+		select {
+		case e := <-w.entries:
+			batch = append(batch, e)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+// pause waits after a failure, unless the writer is being closed.
+func (w *Writer) pause() {
+	t := time.NewTimer(retryPause)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-w.stop:
+	}
+}
+
+// flush writes a batch in one pipeline and reports whether Redis took it.
+func (w *Writer) flush(batch []Entry) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	pipe := w.rdb.Pipeline()
+	for i := range batch {
+		pipe.XAdd(ctx, &redis.XAddArgs{
+			Stream: w.opts.Stream,
+			MaxLen: w.opts.MaxLen,
+			Approx: true,
+			Values: w.values(&batch[i]),
+		})
+	}
+	_, err := pipe.Exec(ctx)
+	if err != nil {
+		n := w.failed.Add(uint64(len(batch)))
+		w.warn("journal write to Redis failed: entries lost", "error", err, "failed_total", n)
+		return false
+	}
+	w.written.Add(uint64(len(batch)))
+	return true
+}
+
+// warn logs at most once per warnEvery, so that an outage does not flood
+// the log.
+func (w *Writer) warn(msg string, args ...any) {
+	now := time.Now().UnixNano()
+	last := w.lastWarn.Load()
+	if now-last < int64(warnEvery) || !w.lastWarn.CompareAndSwap(last, now) {
+		return
+	}
+	w.log.Warn(msg, args...)
+}
+
+// values renders an entry as stream fields.
+func (w *Writer) values(e *Entry) []any {
+	v := make([]any, 0, 32)
+	v = append(v, fieldTime, e.Time.UTC().Format(time.RFC3339Nano), fieldKind, string(e.Kind))
+	if e.CorrelationID != "" {
+		v = append(v, fieldCorrelationID, e.CorrelationID)
+	}
+	if e.Duration > 0 {
+		v = append(v, fieldDurationUS, strconv.FormatInt(e.Duration.Microseconds(), 10))
+	}
+	switch e.Kind {
+	case KindDispatch:
+		v = w.dispatchValues(v, e.Object)
+	case KindEvent:
+		v = w.eventValues(v, e)
+	}
+	return v
+}
+
+func (w *Writer) dispatchValues(v []any, o *coprocess.Object) []any {
+	req := o.GetRequest()
+	v = append(v,
+		fieldHookType, o.GetHookType().String(),
+		fieldHookName, o.GetHookName(),
+		fieldAPIID, o.GetSpec()["APIID"],
+		fieldOrgID, o.GetSpec()["OrgID"],
+		fieldMethod, req.GetMethod(),
+		fieldPath, req.GetRequestUri(),
+	)
+	if o.GetResponse() != nil {
+		v = append(v, fieldStatus, strconv.Itoa(int(o.GetResponse().GetStatusCode())))
+	}
+	v = append(v, fieldSession, SessionOf(o.GetSession()))
+	key := o.GetSession().GetKeyId()
+	stored := redact.Options{MaxBody: w.opts.MaxBody}
+	var obj *coprocess.Object
+	if w.opts.Redact {
+		key = redact.Fingerprint(key)
+		obj = redact.Object(o, stored)
+	} else {
+		obj = redact.Truncate(o, stored)
+	}
+	if key != "" {
+		v = append(v, fieldKey, key)
+	}
+	b, err := proto.Marshal(obj)
+	if err != nil {
+		// Cannot happen for a message that was just unmarshaled; keep the
+		// summary rather than lose the entry.
+		w.log.Error("journal: encoding object", "error", err)
+		return v
+	}
+	return append(v, fieldObject, b)
+}
+
+func (w *Writer) eventValues(v []any, e *Entry) []any {
+	ev := e.Event
+	if w.opts.Redact {
+		ev = redact.Event(ev)
+	}
+	v = append(v, fieldEventType, e.EventType, fieldAPIID, e.APIID)
+	b, err := json.Marshal(ev)
+	if err != nil {
+		w.log.Error("journal: encoding event", "error", err)
+		return v
+	}
+	return append(v, fieldEvent, string(b))
+}
+
+// SessionOf classifies the session a dispatch carried. The gateway sends an
+// all-zero session to keyless APIs, so "empty" means one that names no key,
+// organisation or API access.
+func SessionOf(s *coprocess.SessionState) string {
+	switch {
+	case s == nil:
+		return SessionNone
+	case s.GetKeyId() == "" && s.GetOrgId() == "" && len(s.GetAccessRights()) == 0:
+		return SessionEmpty
+	default:
+		return SessionPresent
+	}
+}

@@ -1,0 +1,347 @@
+// Package redact removes secrets from what the gateway sends before it is
+// logged or journaled: API keys, credentials in headers and metadata, and the
+// raw key and original request inside events.
+//
+// Redaction always works on copies: the Object returned to the gateway must
+// never change.
+package redact
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"strings"
+
+	"github.com/tyk-lab/grpc-plugin-lab/coprocess"
+)
+
+// Placeholder replaces a secret that has no use beyond being present.
+const Placeholder = "[REDACTED]"
+
+// fingerprintPrefix marks a value replaced by Fingerprint.
+const fingerprintPrefix = "redacted:sha256:"
+
+// Fingerprint replaces a secret by a short hash of it, so that two records
+// can be told to carry the same key without revealing it. The empty string
+// stays empty: "no key" must remain visible.
+func Fingerprint(secret string) string {
+	if secret == "" {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(secret))
+	return fingerprintPrefix + hex.EncodeToString(sum[:6])
+}
+
+// sensitiveHeaders are header names (lower case) that carry credentials.
+var sensitiveHeaders = map[string]bool{
+	"authorization":        true,
+	"proxy-authorization":  true,
+	"cookie":               true,
+	"set-cookie":           true,
+	"x-api-key":            true,
+	"api-key":              true,
+	"apikey":               true,
+	"x-auth-token":         true,
+	"x-access-token":       true,
+	"x-csrf-token":         true,
+	"x-amz-security-token": true,
+}
+
+// sensitiveWords mark a header or map key as secret wherever they appear in
+// its lower-cased name.
+var sensitiveWords = []string{"token", "secret", "password", "passwd", "apikey", "api-key", "api_key", "auth", "cookie", "credential", "signature"}
+
+// IsSensitiveName reports whether a header or metadata name looks like it
+// carries a credential.
+func IsSensitiveName(name string) bool {
+	n := strings.ToLower(name)
+	if sensitiveHeaders[n] {
+		return true
+	}
+	for _, w := range sensitiveWords {
+		if strings.Contains(n, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// StringMap returns m with the values of sensitive names fingerprinted. It
+// returns m itself when nothing needs redacting, so the common case does not
+// allocate.
+func StringMap(m map[string]string) map[string]string {
+	var out map[string]string
+	for k, v := range m {
+		if v == "" || !IsSensitiveName(k) {
+			continue
+		}
+		if out == nil {
+			out = make(map[string]string, len(m))
+			for k2, v2 := range m {
+				out[k2] = v2
+			}
+		}
+		out[k] = Fingerprint(v)
+	}
+	if out == nil {
+		return m
+	}
+	return out
+}
+
+// Options say what a redacted copy keeps.
+type Options struct {
+	// MaxBody is how many bytes of each body the copy keeps; negative keeps
+	// them whole. Truncation only applies to the copy.
+	MaxBody int
+
+	// secrets are values found in the object's credentials, also scrubbed
+	// from its bodies (an echoing upstream repeats the Authorization header
+	// in its response body, for instance).
+	secrets []string
+}
+
+// minScrubLen keeps short values (a "1", a "yes") from being scrubbed out of
+// bodies where they would mostly match by chance.
+const minScrubLen = 8
+
+// collectSecrets lists the credential values o carries.
+func collectSecrets(o *coprocess.Object) []string {
+	var out []string
+	add := func(v string) {
+		if len(v) >= minScrubLen {
+			out = append(out, v)
+		}
+	}
+	for k, v := range o.GetRequest().GetHeaders() {
+		if IsSensitiveName(k) {
+			add(v)
+		}
+	}
+	for k, v := range o.GetMetadata() {
+		if IsSensitiveName(k) {
+			add(v)
+		}
+	}
+	s := o.GetSession()
+	add(s.GetKeyId())
+	add(s.GetBasicAuthData().GetPassword())
+	add(s.GetHmacSecret())
+	add(s.GetJwtData().GetSecret())
+	return out
+}
+
+// Object returns a copy of o fit to be logged or stored: keys, credentials
+// and secret session fields are replaced, and bodies are cut to
+// opts.MaxBody. Unchanged sub-messages are shared with o, not copied, so the
+// caller must treat both as read-only.
+func Object(o *coprocess.Object, opts Options) *coprocess.Object {
+	if o == nil {
+		return nil
+	}
+	opts.secrets = collectSecrets(o)
+	return &coprocess.Object{
+		HookType: o.GetHookType(),
+		HookName: o.GetHookName(),
+		Request:  request(o.GetRequest(), opts),
+		Session:  Session(o.GetSession()),
+		Metadata: StringMap(o.GetMetadata()),
+		Spec:     o.GetSpec(),
+		Response: response(o.GetResponse(), opts),
+	}
+}
+
+// Truncate cuts an object's bodies to opts.MaxBody without redacting
+// anything, for when redaction is switched off.
+func Truncate(o *coprocess.Object, opts Options) *coprocess.Object {
+	if o == nil || opts.MaxBody < 0 {
+		return o
+	}
+	r, resp := o.GetRequest(), o.GetResponse()
+	if len(r.GetBody()) <= opts.MaxBody && len(r.GetRawBody()) <= opts.MaxBody &&
+		len(resp.GetBody()) <= opts.MaxBody && len(resp.GetRawBody()) <= opts.MaxBody {
+		return o
+	}
+	c := &coprocess.Object{
+		HookType: o.GetHookType(),
+		HookName: o.GetHookName(),
+		Session:  o.GetSession(),
+		Metadata: o.GetMetadata(),
+		Spec:     o.GetSpec(),
+	}
+	if r != nil {
+		c.Request = copyRequest(r, r.GetHeaders(), r.GetSetHeaders(), r.GetReturnOverrides(), opts)
+	}
+	if resp != nil {
+		c.Response = copyResponse(resp, resp.GetHeaders(), resp.GetMultivalueHeaders(), opts)
+	}
+	return c
+}
+
+func request(r *coprocess.MiniRequestObject, opts Options) *coprocess.MiniRequestObject {
+	if r == nil {
+		return nil
+	}
+	ro := r.GetReturnOverrides()
+	if ro != nil {
+		ro = &coprocess.ReturnOverrides{
+			ResponseCode:  ro.GetResponseCode(),
+			ResponseError: ro.GetResponseError(),
+			Headers:       StringMap(ro.GetHeaders()),
+			OverrideError: ro.GetOverrideError(),
+			ResponseBody:  ro.GetResponseBody(),
+		}
+	}
+	return copyRequest(r, StringMap(r.GetHeaders()), StringMap(r.GetSetHeaders()), ro, opts)
+}
+
+func copyRequest(r *coprocess.MiniRequestObject, headers, setHeaders map[string]string, ro *coprocess.ReturnOverrides, opts Options) *coprocess.MiniRequestObject {
+	return &coprocess.MiniRequestObject{
+		Headers:         headers,
+		SetHeaders:      setHeaders,
+		DeleteHeaders:   r.GetDeleteHeaders(),
+		Body:            opts.cutString(r.GetBody()),
+		Url:             r.GetUrl(),
+		Params:          r.GetParams(),
+		AddParams:       r.GetAddParams(),
+		ExtendedParams:  r.GetExtendedParams(),
+		DeleteParams:    r.GetDeleteParams(),
+		ReturnOverrides: ro,
+		Method:          r.GetMethod(),
+		RequestUri:      r.GetRequestUri(),
+		Scheme:          r.GetScheme(),
+		RawBody:         opts.cutBytes(r.GetRawBody()),
+	}
+}
+
+func response(r *coprocess.ResponseObject, opts Options) *coprocess.ResponseObject {
+	if r == nil {
+		return nil
+	}
+	mv := r.GetMultivalueHeaders()
+	copied := false
+	for i, h := range mv {
+		if !IsSensitiveName(h.GetKey()) {
+			continue
+		}
+		if !copied {
+			mv = append([]*coprocess.Header(nil), mv...)
+			copied = true
+		}
+		vals := make([]string, len(h.GetValues()))
+		for j, v := range h.GetValues() {
+			vals[j] = Fingerprint(v)
+		}
+		mv[i] = &coprocess.Header{Key: h.GetKey(), Values: vals}
+	}
+	return copyResponse(r, StringMap(r.GetHeaders()), mv, opts)
+}
+
+func copyResponse(r *coprocess.ResponseObject, headers map[string]string, mv []*coprocess.Header, opts Options) *coprocess.ResponseObject {
+	return &coprocess.ResponseObject{
+		StatusCode:        r.GetStatusCode(),
+		RawBody:           opts.cutBytes(r.GetRawBody()),
+		Body:              opts.cutString(r.GetBody()),
+		Headers:           headers,
+		MultivalueHeaders: mv,
+	}
+}
+
+// Session returns a copy of s with the key and every credential replaced.
+func Session(s *coprocess.SessionState) *coprocess.SessionState {
+	if s == nil {
+		return nil
+	}
+	c := &coprocess.SessionState{
+		LastCheck:               s.GetLastCheck(),
+		Allowance:               s.GetAllowance(),
+		Rate:                    s.GetRate(),
+		Per:                     s.GetPer(),
+		Expires:                 s.GetExpires(),
+		QuotaMax:                s.GetQuotaMax(),
+		QuotaRenews:             s.GetQuotaRenews(),
+		QuotaRemaining:          s.GetQuotaRemaining(),
+		QuotaRenewalRate:        s.GetQuotaRenewalRate(),
+		AccessRights:            s.GetAccessRights(),
+		OrgId:                   s.GetOrgId(),
+		OauthClientId:           s.GetOauthClientId(),
+		OauthKeys:               fingerprintValues(s.GetOauthKeys()),
+		HmacEnabled:             s.GetHmacEnabled(),
+		HmacSecret:              placeholder(s.GetHmacSecret()),
+		IsInactive:              s.GetIsInactive(),
+		ApplyPolicyId:           s.GetApplyPolicyId(),
+		DataExpires:             s.GetDataExpires(),
+		Monitor:                 s.GetMonitor(),
+		EnableDetailedRecording: s.GetEnableDetailedRecording(),
+		Metadata:                StringMap(s.GetMetadata()),
+		Tags:                    s.GetTags(),
+		Alias:                   s.GetAlias(),
+		LastUpdated:             s.GetLastUpdated(),
+		IdExtractorDeadline:     s.GetIdExtractorDeadline(),
+		SessionLifetime:         s.GetSessionLifetime(),
+		ApplyPolicies:           s.GetApplyPolicies(),
+		Certificate:             s.GetCertificate(),
+		MaxQueryDepth:           s.GetMaxQueryDepth(),
+		KeyId:                   Fingerprint(s.GetKeyId()),
+		PostExpiryAction:        s.GetPostExpiryAction(),
+		PostExpiryGracePeriod:   s.GetPostExpiryGracePeriod(),
+	}
+	if b := s.GetBasicAuthData(); b != nil {
+		c.BasicAuthData = &coprocess.BasicAuthData{Password: placeholder(b.GetPassword()), Hash: b.GetHash()}
+	}
+	if j := s.GetJwtData(); j != nil {
+		c.JwtData = &coprocess.JWTData{Secret: placeholder(j.GetSecret())}
+	}
+	return c
+}
+
+func fingerprintValues(m map[string]string) map[string]string {
+	if len(m) == 0 {
+		return m
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[k] = Fingerprint(v)
+	}
+	return out
+}
+
+func placeholder(s string) string {
+	if s == "" {
+		return ""
+	}
+	return Placeholder
+}
+
+// truncatedMark ends a body cut by MaxBody.
+const truncatedMark = "…[truncated]"
+
+func (o Options) cutString(s string) string {
+	if o.MaxBody >= 0 && len(s) > o.MaxBody {
+		s = s[:o.MaxBody] + truncatedMark
+	}
+	return o.scrub(s)
+}
+
+func (o Options) cutBytes(b []byte) []byte {
+	if o.MaxBody >= 0 && len(b) > o.MaxBody {
+		out := make([]byte, 0, o.MaxBody+len(truncatedMark))
+		b = append(append(out, b[:o.MaxBody]...), truncatedMark...)
+	}
+	if len(o.secrets) == 0 || len(b) == 0 {
+		return b
+	}
+	if s := o.scrub(string(b)); s != string(b) {
+		return []byte(s)
+	}
+	return b
+}
+
+// scrub replaces every known secret in s by its fingerprint.
+func (o Options) scrub(s string) string {
+	for _, secret := range o.secrets {
+		if strings.Contains(s, secret) {
+			s = strings.ReplaceAll(s, secret, Fingerprint(secret))
+		}
+	}
+	return s
+}

@@ -1,0 +1,107 @@
+// The journal subcommand prints what the plugin server journaled, decoded,
+// so that people need neither redis-cli nor a protobuf decoder.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/tyk-lab/grpc-plugin-lab/internal/config"
+	"github.com/tyk-lab/grpc-plugin-lab/internal/journal"
+)
+
+func printJournal(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("plugin-server journal", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	url := fs.String("redis-url", getenv(config.EnvJournalRedisURL), "Redis URL of the journal ($"+config.EnvJournalRedisURL+")")
+	stream := fs.String("stream", orDefault(getenv(config.EnvJournalStream), journal.DefaultStream), "stream key")
+	count := fs.Int64("n", 20, "print the last n records")
+	corr := fs.String("correlation-id", "", "only records with this correlation id")
+	objects := fs.Bool("objects", false, "include each redacted Object as JSON")
+	follow := fs.Bool("f", false, "keep printing new records")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *url == "" {
+		return errors.New("no Redis URL: set -redis-url or $" + config.EnvJournalRedisURL)
+	}
+	rdb, err := newRedis(*url)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+
+	msgs, err := rdb.XRevRangeN(ctx, *stream, "+", "-", *count).Result()
+	if err != nil {
+		return fmt.Errorf("read journal %s: %w", *stream, err)
+	}
+	last := "$"
+	for i := len(msgs) - 1; i >= 0; i-- {
+		if err := printRecord(stdout, msgs[i], *corr, *objects); err != nil {
+			return err
+		}
+		last = msgs[i].ID
+	}
+	for *follow {
+		res, err := rdb.XRead(ctx, &redis.XReadArgs{Streams: []string{*stream, last}, Block: 5 * time.Second}).Result()
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case errors.Is(err, redis.Nil):
+			continue
+		case err != nil:
+			return fmt.Errorf("follow journal %s: %w", *stream, err)
+		}
+		for _, s := range res {
+			for _, m := range s.Messages {
+				if err := printRecord(stdout, m, *corr, *objects); err != nil {
+					return err
+				}
+				last = m.ID
+			}
+		}
+	}
+	return nil
+}
+
+func printRecord(w io.Writer, m redis.XMessage, corr string, objects bool) error {
+	r, err := journal.Decode(m)
+	if err != nil {
+		return err
+	}
+	if corr != "" && r.CorrelationID != corr {
+		return nil
+	}
+	type printed struct {
+		journal.Record
+		Object json.RawMessage `json:"object,omitempty"`
+	}
+	out := printed{Record: r}
+	if objects && r.Object != nil {
+		out.Object, err = protojson.MarshalOptions{UseProtoNames: true}.Marshal(r.Object)
+		if err != nil {
+			return fmt.Errorf("render object of %s: %w", r.ID, err)
+		}
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "%s\n", b)
+	return err
+}
+
+func orDefault(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}

@@ -1,0 +1,128 @@
+// Command plugin-server is the lab's gRPC plugin server for Tyk Gateway: it
+// implements the coprocess Dispatcher, echoes every Object back unchanged,
+// logs each call as one JSON line and journals it to a Redis Stream.
+//
+// Usage:
+//
+//	plugin-server [flags]              serve (see -h for flags and env vars)
+//	plugin-server healthcheck [-addr]  exit 0 when the server is SERVING
+//	plugin-server journal [flags]      print journal records as JSON lines
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tyk-lab/grpc-plugin-lab/internal/config"
+	"github.com/tyk-lab/grpc-plugin-lab/internal/dispatcher"
+	"github.com/tyk-lab/grpc-plugin-lab/internal/grpcserver"
+	"github.com/tyk-lab/grpc-plugin-lab/internal/journal"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+}
+
+// run dispatches to a subcommand and returns the exit code.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	var err error
+	switch {
+	case len(args) > 0 && args[0] == "healthcheck":
+		err = healthcheck(ctx, args[1:], getenv, stderr)
+	case len(args) > 0 && args[0] == "journal":
+		err = printJournal(ctx, args[1:], getenv, stdout, stderr)
+	default:
+		err = serveMain(ctx, args, getenv, stderr)
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "plugin-server:", err)
+		return 1
+	}
+	return 0
+}
+
+func serveMain(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	cfg, err := config.Load(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	lis, err := net.Listen("tcp", cfg.ListenAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.ListenAddr, err)
+	}
+	return serve(ctx, cfg, lis, log)
+}
+
+// serve runs the plugin server on lis until ctx ends.
+func serve(ctx context.Context, cfg config.Config, lis net.Listener, log *slog.Logger) error {
+	if !cfg.Redact {
+		log.Warn("redaction is OFF: API keys and credentials will appear in logs and journal; use for local debugging only")
+	}
+	var jw *journal.Writer
+	if cfg.JournalRedisURL != "" {
+		rdb, err := newRedis(cfg.JournalRedisURL)
+		if err != nil {
+			return err
+		}
+		defer rdb.Close()
+		jw = journal.NewWriter(rdb, journal.Options{
+			Stream:  cfg.JournalStream,
+			MaxLen:  cfg.JournalMaxLen,
+			Buffer:  cfg.JournalBuffer,
+			Redact:  cfg.Redact,
+			MaxBody: cfg.JournalMaxBody,
+			Logger:  log,
+		})
+		log.Info("journal on", "redis", rdb.Options().Addr, "db", rdb.Options().DB, "stream", cfg.JournalStream)
+	}
+	opts := dispatcher.Options{Logger: log, Redact: cfg.Redact, CorrelationHeader: cfg.CorrelationHeader}
+	if jw != nil {
+		opts.Journal = jw
+	}
+	srv := grpcserver.New(dispatcher.New(opts), grpcserver.Options{
+		Logger:          log,
+		MaxRecvBytes:    cfg.MaxRecvBytes,
+		MaxSendBytes:    cfg.MaxSendBytes,
+		ShutdownTimeout: cfg.ShutdownTimeout,
+	})
+	err := srv.Serve(ctx, lis)
+	if jw != nil {
+		flushCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if cerr := jw.Close(flushCtx); cerr != nil {
+			log.Warn("journal not fully flushed", "error", cerr)
+		}
+	}
+	return err
+}
+
+// newRedis connects to the journal's Redis with short timeouts: a hung
+// Redis must cost journal entries, not stall the writer for long.
+func newRedis(url string) (*redis.Client, error) {
+	o, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, fmt.Errorf("journal Redis URL %q: %w", url, err)
+	}
+	o.DialTimeout = time.Second
+	o.ReadTimeout = 2 * time.Second
+	o.WriteTimeout = 2 * time.Second
+	o.MaxRetries = 1
+	return redis.NewClient(o), nil
+}
