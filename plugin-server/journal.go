@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -24,7 +25,8 @@ func printJournal(ctx context.Context, args []string, getenv func(string) string
 	url := fs.String("redis-url", getenv(config.EnvJournalRedisURL), "Redis URL of the journal ($"+config.EnvJournalRedisURL+")")
 	stream := fs.String("stream", orDefault(getenv(config.EnvJournalStream), journal.DefaultStream), "stream key")
 	count := fs.Int64("n", 20, "print the last n records")
-	corr := fs.String("correlation-id", "", "only records with this correlation id")
+	corr := fs.String("correlation-id", "", "only records with this correlation id (a trailing * matches a prefix)")
+	text := fs.Bool("text", false, "one short human-readable line per record instead of JSON")
 	objects := fs.Bool("objects", false, "include each redacted Object as JSON")
 	follow := fs.Bool("f", false, "keep printing new records")
 	if err := fs.Parse(args); err != nil {
@@ -45,7 +47,7 @@ func printJournal(ctx context.Context, args []string, getenv func(string) string
 	}
 	last := "$"
 	for i := len(msgs) - 1; i >= 0; i-- {
-		if err := printRecord(stdout, msgs[i], *corr, *objects); err != nil {
+		if err := printRecord(stdout, msgs[i], *corr, *objects, *text); err != nil {
 			return err
 		}
 		last = msgs[i].ID
@@ -62,7 +64,7 @@ func printJournal(ctx context.Context, args []string, getenv func(string) string
 		}
 		for _, s := range res {
 			for _, m := range s.Messages {
-				if err := printRecord(stdout, m, *corr, *objects); err != nil {
+				if err := printRecord(stdout, m, *corr, *objects, *text); err != nil {
 					return err
 				}
 				last = m.ID
@@ -72,13 +74,17 @@ func printJournal(ctx context.Context, args []string, getenv func(string) string
 	return nil
 }
 
-func printRecord(w io.Writer, m redis.XMessage, corr string, objects bool) error {
+func printRecord(w io.Writer, m redis.XMessage, corr string, objects, text bool) error {
 	r, err := journal.Decode(m)
 	if err != nil {
 		return err
 	}
-	if corr != "" && r.CorrelationID != corr {
+	if !matchCorrelation(r.CorrelationID, corr) {
 		return nil
+	}
+	if text {
+		_, err := fmt.Fprintln(w, textLine(r))
+		return err
 	}
 	type printed struct {
 		journal.Record
@@ -97,6 +103,37 @@ func printRecord(w io.Writer, m redis.XMessage, corr string, objects bool) error
 	}
 	_, err = fmt.Fprintf(w, "%s\n", b)
 	return err
+}
+
+// matchCorrelation matches an id against a filter: empty matches all, a
+// trailing * matches a prefix.
+func matchCorrelation(id, filter string) bool {
+	if prefix, ok := strings.CutSuffix(filter, "*"); ok {
+		return strings.HasPrefix(id, prefix)
+	}
+	return filter == "" || id == filter
+}
+
+// textLine is a record in one short line.
+func textLine(r journal.Record) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %-8s", r.Time.Format("15:04:05.000"), r.Kind)
+	if r.Kind == journal.KindEvent {
+		fmt.Fprintf(&b, " %s api=%s", r.EventType, r.APIID)
+	} else {
+		fmt.Fprintf(&b, " %-11s %-20s api=%s %s %s", r.HookType, r.HookName, r.APIID, r.Method, r.Path)
+		if r.Status != 0 {
+			fmt.Fprintf(&b, " status=%d", r.Status)
+		}
+		fmt.Fprintf(&b, " session=%s", r.Session)
+	}
+	if r.Key != "" {
+		fmt.Fprintf(&b, " key=%s", r.Key)
+	}
+	if r.CorrelationID != "" {
+		fmt.Fprintf(&b, " id=%s", r.CorrelationID)
+	}
+	return b.String()
 }
 
 func orDefault(v, def string) string {

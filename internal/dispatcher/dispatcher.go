@@ -5,8 +5,12 @@
 package dispatcher
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"encoding/base64"
 	"log/slog"
+	"net/http"
 	"net/textproto"
 	"time"
 
@@ -171,32 +175,55 @@ func (s *Server) DispatchEvent(ctx context.Context, ev *coprocess.Event) (*copro
 	if s.redact {
 		logged = redact.Event(payload)
 	}
-	typ, apiID := eventSummary(payload)
+	typ, apiID, origReq := eventSummary(payload)
+	corr := s.requestCorrelationID(origReq)
 	s.log.LogAttrs(ctx, slog.LevelInfo, "event received",
 		slog.String("event_type", typ),
 		slog.String("api_id", apiID),
+		slog.String("correlation_id", corr),
 		slog.Any("payload", logged),
 		slog.Int64("duration_us", time.Since(start).Microseconds()))
 	if s.journal != nil {
 		s.journal.Append(journal.Entry{
-			Time:      start,
-			Kind:      journal.KindEvent,
-			Event:     payload,
-			EventType: typ,
-			APIID:     apiID,
-			Duration:  time.Since(start),
+			Time:          start,
+			Kind:          journal.KindEvent,
+			Event:         payload,
+			EventType:     typ,
+			APIID:         apiID,
+			CorrelationID: corr,
+			Duration:      time.Since(start),
 		})
 	}
 	return &coprocess.EventReply{}, nil
 }
 
-// eventSummary reads message.Type and spec.APIID from a gateway event
-// payload.
-func eventSummary(payload any) (eventType, apiID string) {
+// eventSummary reads message.Type, spec.APIID and message.Meta.
+// OriginatingRequest from a gateway event payload.
+func eventSummary(payload any) (eventType, apiID, originatingRequest string) {
 	m, _ := payload.(map[string]any)
 	msg, _ := m["message"].(map[string]any)
 	spec, _ := m["spec"].(map[string]any)
+	meta, _ := msg["Meta"].(map[string]any)
 	eventType, _ = msg["Type"].(string)
 	apiID, _ = spec["APIID"].(string)
-	return eventType, apiID
+	originatingRequest, _ = meta["OriginatingRequest"].(string)
+	return eventType, apiID, originatingRequest
+}
+
+// requestCorrelationID reads the correlation header from the original HTTP
+// request that events carry (base64 of the request as sent), so that an
+// event can be tied to the request that caused it.
+func (s *Server) requestCorrelationID(originatingRequest string) string {
+	if s.corrHeader == "" || originatingRequest == "" {
+		return ""
+	}
+	raw, err := base64.StdEncoding.DecodeString(originatingRequest)
+	if err != nil {
+		return ""
+	}
+	req, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(raw)))
+	if err != nil {
+		return ""
+	}
+	return req.Header.Get(s.corrHeader)
 }

@@ -1,0 +1,55 @@
+# The lab's commands. `make up` starts the lab, `make test` runs the tests;
+# `make help` lists everything.
+
+COMPOSE ?= docker compose
+GO ?= go
+
+.DEFAULT_GOAL := help
+
+.PHONY: help up down logs ps smoke journal load test e2e proto check bench grpcurl-dispatch grpcurl-event
+
+help: ## List the targets.
+	@awk -F':.*## ' '/^[a-z-]+:.*## /{printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+up: ## Build and start the lab, wait until every API answers, print how to use it.
+	@scripts/up.sh
+
+down: ## Stop the lab and remove its containers, volumes and orphans.
+	$(COMPOSE) down --volumes --remove-orphans
+
+logs: ## Follow the logs of every service.
+	$(COMPOSE) logs --follow --tail=100
+
+ps: ## Show the lab's services and their health.
+	$(COMPOSE) ps --all
+
+smoke: ## Call each API once and show the dispatches the plugin server received.
+	@scripts/smoke.sh
+
+journal: ## Print the last 20 journal records (what the plugin server received).
+	$(COMPOSE) exec -T plugin-server /plugin-server journal -n 20
+
+load: ## Reload apis/ into the running gateway (after you edit or add a definition).
+	$(COMPOSE) restart api-loader
+	$(COMPOSE) up --wait api-loader
+
+test: ## Run every test (the e2e suite skips, saying why, without Docker or the gateway image).
+	$(GO) test ./...
+
+e2e: ## Run the e2e suite against its own copy of the lab; fails if it cannot run.
+	E2E_REQUIRE=1 $(GO) test -count=1 -v -timeout 15m ./e2e
+
+proto: ## Regenerate coprocess/ from proto/ with the generators pinned in go.mod.
+	@scripts/proto.sh generate
+
+check: ## Formatting, go vet, and freshness of the generated code.
+	@scripts/check.sh
+
+bench: ## Benchmarks: plugin server vs a bare echo; gateway with vs without plugins if the lab is up.
+	@scripts/bench.sh
+
+grpcurl-dispatch: ## Send the classic Pre Dispatch (basic auth sample) to the plugin server with grpcurl.
+	@scripts/grpcurl-dispatch.sh
+
+grpcurl-event: ## Send the classic DispatchEvent ({"event": "test"}) with grpcurl.
+	@scripts/grpcurl-event.sh
