@@ -119,9 +119,7 @@ func recoverUnary(log *slog.Logger) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
 		defer func() {
 			if r := recover(); r != nil {
-				log.Error("panic in handler", "method", info.FullMethod, "panic", fmt.Sprint(r),
-					"stack", string(debug.Stack()))
-				err = status.Errorf(codes.Internal, "plugin server: panic in %s", info.FullMethod)
+				err = recovered(log, info.FullMethod, r)
 			}
 		}()
 		return handler(ctx, req)
@@ -132,11 +130,16 @@ func recoverStream(log *slog.Logger) grpc.StreamServerInterceptor {
 	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
 		defer func() {
 			if r := recover(); r != nil {
-				log.Error("panic in handler", "method", info.FullMethod, "panic", fmt.Sprint(r),
-					"stack", string(debug.Stack()))
-				err = status.Errorf(codes.Internal, "plugin server: panic in %s", info.FullMethod)
+				err = recovered(log, info.FullMethod, r)
 			}
 		}()
 		return handler(srv, ss)
 	}
+}
+
+// recovered logs a panic with its stack and returns the error the client
+// gets.
+func recovered(log *slog.Logger, method string, r any) error {
+	log.Error("panic in handler", "method", method, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+	return status.Errorf(codes.Internal, "plugin server: panic in %s", method)
 }
