@@ -53,7 +53,7 @@ func printJournal(ctx context.Context, args []string, getenv func(string) string
 		last = msgs[i].ID
 	}
 	for *follow {
-		res, err := rdb.XRead(ctx, &redis.XReadArgs{Streams: []string{*stream, last}, Block: 5 * time.Second}).Result()
+		res, err := xreadOrDone(ctx, rdb, &redis.XReadArgs{Streams: []string{*stream, last}, Block: 5 * time.Second})
 		switch {
 		case ctx.Err() != nil:
 			return nil
@@ -72,6 +72,28 @@ func printJournal(ctx context.Context, args []string, getenv func(string) string
 		}
 	}
 	return nil
+}
+
+// xreadOrDone is XRead that returns as soon as ctx ends: go-redis does not
+// interrupt a blocking read when its context is cancelled, so Ctrl-C would
+// otherwise wait for the Block time. The abandoned read ends when the
+// client is closed.
+func xreadOrDone(ctx context.Context, rdb *redis.Client, args *redis.XReadArgs) ([]redis.XStream, error) {
+	type result struct {
+		res []redis.XStream
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		res, err := rdb.XRead(ctx, args).Result()
+		done <- result{res, err}
+	}()
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case r := <-done:
+		return r.res, r.err
+	}
 }
 
 func printRecord(w io.Writer, m redis.XMessage, corr string, objects, text bool) error {

@@ -45,6 +45,12 @@ type Options struct {
 	Buffer int
 	// BatchSize is how many entries go to Redis in one pipeline.
 	BatchSize int
+	// Linger is how long the writer lets entries gather after the first
+	// one of a batch arrives (DefaultLinger when zero, none when
+	// negative). It keeps the journal's cost per dispatch low under load:
+	// one Redis round trip, and one wake-up of the writer and of Redis,
+	// per batch rather than per entry. Entries reach Redis that much later.
+	Linger time.Duration
 	// Redact removes secrets before anything is stored (the default).
 	Redact bool
 	// MaxBody is how many bytes of each body are stored; negative stores
@@ -78,6 +84,9 @@ type Writer struct {
 	lastWarn                 atomic.Int64 // unix nanos of the last drop/failure warning
 }
 
+// DefaultLinger is Options.Linger's default: at most 5 ms later in Redis.
+const DefaultLinger = 5 * time.Millisecond
+
 // retryPause is how long the writer waits after Redis failed before trying
 // again; entries arriving meanwhile wait in the buffer or are dropped.
 const retryPause = time.Second
@@ -95,6 +104,9 @@ func NewWriter(rdb redis.UniversalClient, opts Options) *Writer {
 	}
 	if opts.BatchSize <= 0 {
 		opts.BatchSize = 256
+	}
+	if opts.Linger == 0 {
+		opts.Linger = DefaultLinger
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -153,9 +165,12 @@ func (w *Writer) Close(ctx context.Context) error {
 func (w *Writer) run() {
 	defer close(w.done)
 	batch := make([]Entry, 0, w.opts.BatchSize)
+	linger := time.NewTimer(time.Hour)
+	linger.Stop()
 	for {
 		select {
 		case e := <-w.entries:
+			w.linger(linger)
 			batch = w.fill(append(batch[:0], e))
 			if !w.flush(batch) {
 				w.pause()
@@ -163,11 +178,42 @@ func (w *Writer) run() {
 		case <-w.stop:
 			for {
 				batch = w.fill(batch[:0])
-				if len(batch) == 0 || !w.flush(batch) {
+				if len(batch) == 0 {
+					return
+				}
+				if !w.flush(batch) {
+					w.dropBuffered()
 					return
 				}
 			}
 		}
+	}
+}
+
+// dropBuffered counts what is still buffered as dropped, when Close gives
+// up on Redis: every entry handed over must show in Stats.
+func (w *Writer) dropBuffered() {
+	for {
+		select {
+		case <-w.entries:
+			w.dropped.Add(1)
+		default:
+			return
+		}
+	}
+}
+
+// linger lets a batch gather: it waits up to Options.Linger, less when a
+// batch is already waiting or the writer is being closed.
+func (w *Writer) linger(t *time.Timer) {
+	if w.opts.Linger < 0 || len(w.entries) >= w.opts.BatchSize-1 {
+		return
+	}
+	t.Reset(w.opts.Linger)
+	select {
+	case <-t.C:
+	case <-w.stop:
+		t.Stop()
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"strings"
 )
 
@@ -24,7 +25,8 @@ func ParseEvent(payload []byte) (any, error) {
 	if err := dec.Decode(&v); err != nil {
 		return nil, fmt.Errorf("event payload is not valid JSON: %w", err)
 	}
-	if dec.More() {
+	// More misses a stray ']' or '}' and a second number; Token does not.
+	if _, err := dec.Token(); err != io.EOF {
 		return nil, fmt.Errorf("event payload is not valid JSON: data after the first value")
 	}
 	return v, nil
@@ -55,6 +57,10 @@ func eventField(name string, v any) any {
 	s, isString := v.(string)
 	lower := strings.ToLower(name)
 	switch {
+	case !isString && eventSecretFields[lower] && !isEmpty(v):
+		// The gateway sends strings here; anything else is replaced
+		// whole rather than walked into, or its contents would survive.
+		return Placeholder
 	case !isString:
 		return Event(v)
 	case lower == "originatingrequest":
@@ -64,4 +70,17 @@ func eventField(name string, v any) any {
 	default:
 		return s
 	}
+}
+
+// isEmpty reports whether a decoded JSON value holds nothing: null, {} or [].
+func isEmpty(v any) bool {
+	switch t := v.(type) {
+	case nil:
+		return true
+	case map[string]any:
+		return len(t) == 0
+	case []any:
+		return len(t) == 0
+	}
+	return false
 }

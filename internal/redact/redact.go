@@ -10,6 +10,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/tyk-lab/grpc-plugin-lab/coprocess"
 )
@@ -69,9 +70,20 @@ func IsSensitiveName(name string) bool {
 // returns m itself when nothing needs redacting, so the common case does not
 // allocate.
 func StringMap(m map[string]string) map[string]string {
+	return Options{}.stringMap(m)
+}
+
+// stringMap is StringMap that also scrubs the object's known secrets from
+// the other values: a key sent in a header of any name (Tyk's auth header
+// name is configurable) must not survive.
+func (o Options) stringMap(m map[string]string) map[string]string {
 	var out map[string]string
 	for k, v := range m {
-		if v == "" || !IsSensitiveName(k) {
+		if v == "" {
+			continue
+		}
+		r := o.value(IsSensitiveName(k), v)
+		if r == v {
 			continue
 		}
 		if out == nil {
@@ -80,12 +92,38 @@ func StringMap(m map[string]string) map[string]string {
 				out[k2] = v2
 			}
 		}
-		out[k] = Fingerprint(v)
+		out[k] = r
 	}
 	if out == nil {
 		return m
 	}
 	return out
+}
+
+// headerValues returns the redacted values of one header, or nil when none
+// changes.
+func (o Options) headerValues(name string, values []string) []string {
+	sensitive := IsSensitiveName(name)
+	var out []string
+	for i, v := range values {
+		r := o.value(sensitive, v)
+		if r != v && out == nil {
+			out = append([]string(nil), values...)
+		}
+		if out != nil {
+			out[i] = r
+		}
+	}
+	return out
+}
+
+// value redacts one value: fingerprinted whole under a sensitive name,
+// otherwise scrubbed of the known secrets.
+func (o Options) value(sensitive bool, v string) string {
+	if sensitive {
+		return Fingerprint(v)
+	}
+	return o.scrub(v)
 }
 
 // Options say what a redacted copy keeps.
@@ -96,7 +134,8 @@ type Options struct {
 
 	// secrets are values found in the object's credentials, also scrubbed
 	// from its bodies (an echoing upstream repeats the Authorization header
-	// in its response body, for instance).
+	// in its response body, for instance) and from the values of its other
+	// headers and metadata.
 	secrets []string
 }
 
@@ -144,7 +183,7 @@ func Object(o *coprocess.Object, opts Options) *coprocess.Object {
 		HookName: o.GetHookName(),
 		Request:  request(o.GetRequest(), opts),
 		Session:  Session(o.GetSession()),
-		Metadata: StringMap(o.GetMetadata()),
+		Metadata: opts.stringMap(o.GetMetadata()),
 		Spec:     o.GetSpec(),
 		Response: response(o.GetResponse(), opts),
 	}
@@ -186,12 +225,12 @@ func request(r *coprocess.MiniRequestObject, opts Options) *coprocess.MiniReques
 		ro = &coprocess.ReturnOverrides{
 			ResponseCode:  ro.GetResponseCode(),
 			ResponseError: ro.GetResponseError(),
-			Headers:       StringMap(ro.GetHeaders()),
+			Headers:       opts.stringMap(ro.GetHeaders()),
 			OverrideError: ro.GetOverrideError(),
 			ResponseBody:  ro.GetResponseBody(),
 		}
 	}
-	return copyRequest(r, StringMap(r.GetHeaders()), StringMap(r.GetSetHeaders()), ro, opts)
+	return copyRequest(r, opts.stringMap(r.GetHeaders()), opts.stringMap(r.GetSetHeaders()), ro, opts)
 }
 
 func copyRequest(r *coprocess.MiniRequestObject, headers, setHeaders map[string]string, ro *coprocess.ReturnOverrides, opts Options) *coprocess.MiniRequestObject {
@@ -220,20 +259,17 @@ func response(r *coprocess.ResponseObject, opts Options) *coprocess.ResponseObje
 	mv := r.GetMultivalueHeaders()
 	copied := false
 	for i, h := range mv {
-		if !IsSensitiveName(h.GetKey()) {
+		vals := opts.headerValues(h.GetKey(), h.GetValues())
+		if vals == nil {
 			continue
 		}
 		if !copied {
 			mv = append([]*coprocess.Header(nil), mv...)
 			copied = true
 		}
-		vals := make([]string, len(h.GetValues()))
-		for j, v := range h.GetValues() {
-			vals[j] = Fingerprint(v)
-		}
 		mv[i] = &coprocess.Header{Key: h.GetKey(), Values: vals}
 	}
-	return copyResponse(r, StringMap(r.GetHeaders()), mv, opts)
+	return copyResponse(r, opts.stringMap(r.GetHeaders()), mv, opts)
 }
 
 func copyResponse(r *coprocess.ResponseObject, headers map[string]string, mv []*coprocess.Header, opts Options) *coprocess.ResponseObject {
@@ -317,7 +353,13 @@ const truncatedMark = "…[truncated]"
 
 func (o Options) cutString(s string) string {
 	if o.MaxBody >= 0 && len(s) > o.MaxBody {
-		s = s[:o.MaxBody] + truncatedMark
+		// Cut on a character boundary: proto3 strings must stay valid
+		// UTF-8, or the copy cannot be marshaled.
+		n := o.MaxBody
+		for i := 0; i < utf8.UTFMax-1 && n > 0 && !utf8.RuneStart(s[n]); i++ {
+			n--
+		}
+		s = s[:n] + truncatedMark
 	}
 	return o.scrub(s)
 }

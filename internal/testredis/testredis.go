@@ -89,16 +89,17 @@ func start(t testing.TB, bin string) (*Server, error) {
 	)
 	s.cmd.Stdout = s.out
 	s.cmd.Stderr = s.out
+	s.Client = redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
+	t.Cleanup(func() { _ = s.Client.Close() })
+	t.Cleanup(s.Stop)
 	if err := s.cmd.Start(); err != nil {
+		close(s.exited) // nothing to wait for
 		return nil, err
 	}
 	go func() {
 		_ = s.cmd.Wait()
 		close(s.exited)
 	}()
-	t.Cleanup(s.Stop)
-	s.Client = redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
-	t.Cleanup(func() { _ = s.Client.Close() })
 
 	// Wait for the port with plain dials (go-redis would log every refused
 	// dial), then for PING.
@@ -138,7 +139,7 @@ func (s *Server) Stop() {
 		if s.cmd.Process != nil {
 			_ = s.cmd.Process.Kill()
 		}
-		<-s.exited
+		<-s.exited // closed at once if the process never started
 	})
 }
 
