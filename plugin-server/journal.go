@@ -45,7 +45,9 @@ func printJournal(ctx context.Context, args []string, getenv func(string) string
 	if err != nil {
 		return fmt.Errorf("read journal %s: %w", *stream, err)
 	}
-	last := "$"
+	// Follow from the newest record printed, or from the start of an empty
+	// stream ("$" would miss a record added before the first XREAD).
+	last := "0-0"
 	for i := len(msgs) - 1; i >= 0; i-- {
 		if err := printRecord(stdout, msgs[i], *corr, *objects, *text); err != nil {
 			return err

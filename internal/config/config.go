@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tyk-lab/grpc-plugin-lab/internal/grpcserver"
 	"github.com/tyk-lab/grpc-plugin-lab/internal/journal"
 )
 
@@ -53,7 +54,7 @@ const (
 
 // DefaultMaxMessageBytes fits a 16 MiB request body, which the gateway
 // sends twice in one Object.
-const DefaultMaxMessageBytes = 32 << 20
+const DefaultMaxMessageBytes = grpcserver.DefaultMaxMessageBytes
 
 // Config is the plugin server's configuration.
 type Config struct {
@@ -86,7 +87,7 @@ func Load(args []string, getenv func(string) string, usageOut io.Writer) (Config
 	fs.StringVar(&c.CorrelationHeader, "correlation-header", env.str(EnvCorrelationHeader, "X-Request-Id"), "request header used as correlation id ($"+EnvCorrelationHeader+")")
 	fs.IntVar(&c.MaxRecvBytes, "max-recv-bytes", env.integer(EnvMaxRecvBytes, DefaultMaxMessageBytes), "largest gRPC message accepted ($"+EnvMaxRecvBytes+")")
 	fs.IntVar(&c.MaxSendBytes, "max-send-bytes", env.integer(EnvMaxSendBytes, DefaultMaxMessageBytes), "largest gRPC message sent ($"+EnvMaxSendBytes+")")
-	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", env.duration(EnvShutdownTimeout, 10*time.Second), "graceful stop limit ($"+EnvShutdownTimeout+")")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", env.duration(EnvShutdownTimeout, grpcserver.DefaultShutdownTimeout), "graceful stop limit ($"+EnvShutdownTimeout+")")
 	fs.StringVar(&c.JournalRedisURL, "journal-redis-url", env.str(EnvJournalRedisURL, ""), "Redis URL of the journal; empty disables it ($"+EnvJournalRedisURL+")")
 	fs.StringVar(&c.JournalStream, "journal-stream", env.str(EnvJournalStream, journal.DefaultStream), "journal stream key ($"+EnvJournalStream+")")
 	fs.Int64Var(&c.JournalMaxLen, "journal-maxlen", int64(env.integer(EnvJournalMaxLen, 10000)), "approximate maximum stream length ($"+EnvJournalMaxLen+")")

@@ -117,7 +117,7 @@ func (s *Server) logDispatch(ctx context.Context, obj *coprocess.Object, corr st
 		slog.String("api_id", obj.GetSpec()["APIID"]),
 		slog.String("org_id", obj.GetSpec()["OrgID"]),
 		slog.String("method", req.GetMethod()),
-		slog.String("path", req.GetRequestUri()),
+		slog.String("path", s.path(obj)),
 	)
 	if resp := obj.GetResponse(); resp != nil {
 		attrs = append(attrs, slog.Int("status", int(resp.GetStatusCode())))
@@ -137,6 +137,15 @@ func (s *Server) logDispatch(ctx context.Context, obj *coprocess.Object, corr st
 			slog.String("hook_type", obj.GetHookType().String()),
 			slog.Any("object", protoJSON{s.logged(obj)}))
 	}
+}
+
+// path is the request URI as it may be logged: a key sent as a query
+// parameter is redacted.
+func (s *Server) path(obj *coprocess.Object) string {
+	if s.redact {
+		return redact.RequestURI(obj)
+	}
+	return obj.GetRequest().GetRequestUri()
 }
 
 func (s *Server) secret(v string) string {

@@ -37,12 +37,24 @@ type Options struct {
 	ShutdownTimeout time.Duration
 }
 
+// Defaults for zero Options.
+const (
+	// DefaultMaxMessageBytes fits a 16 MiB request body, which the gateway
+	// sends twice in one Object.
+	DefaultMaxMessageBytes = 32 << 20
+	DefaultShutdownTimeout = 10 * time.Second
+)
+
 // Server is a gRPC server carrying a Dispatcher.
 type Server struct {
 	grpc   *grpc.Server
 	health *health.Server
 	log    *slog.Logger
 	opts   Options
+	// stopping is closed when shutdown starts; it ends open streams (a
+	// health Watch, say), which would otherwise hold the graceful stop
+	// until the hard-stop timeout.
+	stopping chan struct{}
 }
 
 // New registers d, health and reflection on a new gRPC server.
@@ -51,11 +63,21 @@ func New(d coprocess.DispatcherServer, opts Options) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	if opts.MaxRecvBytes <= 0 {
+		opts.MaxRecvBytes = DefaultMaxMessageBytes
+	}
+	if opts.MaxSendBytes <= 0 {
+		opts.MaxSendBytes = DefaultMaxMessageBytes
+	}
+	if opts.ShutdownTimeout <= 0 {
+		opts.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	stopping := make(chan struct{})
 	gs := grpc.NewServer(
 		grpc.MaxRecvMsgSize(opts.MaxRecvBytes),
 		grpc.MaxSendMsgSize(opts.MaxSendBytes),
 		grpc.ChainUnaryInterceptor(recoverUnary(log)),
-		grpc.ChainStreamInterceptor(recoverStream(log)),
+		grpc.ChainStreamInterceptor(recoverStream(log), endOnStop(stopping)),
 		// The gateway keeps one long-lived connection; let clients ping it
 		// without being cut off.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
@@ -69,7 +91,7 @@ func New(d coprocess.DispatcherServer, opts Options) *Server {
 	reflection.Register(gs) // v1 and v1alpha
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	hs.SetServingStatus(coprocess.Dispatcher_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
-	return &Server{grpc: gs, health: hs, log: log, opts: opts}
+	return &Server{grpc: gs, health: hs, log: log, opts: opts, stopping: stopping}
 }
 
 // GRPC returns the underlying server, e.g. to register more services.
@@ -92,6 +114,7 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 	s.log.Info("shutting down: health NOT_SERVING, waiting for in-flight calls",
 		"timeout", s.opts.ShutdownTimeout.String())
 	s.health.Shutdown()
+	close(s.stopping)
 	stopped := make(chan struct{})
 	go func() {
 		s.grpc.GracefulStop()
@@ -136,6 +159,30 @@ func recoverStream(log *slog.Logger) grpc.StreamServerInterceptor {
 		return handler(srv, ss)
 	}
 }
+
+// endOnStop cancels a stream's context when stopping closes, so that
+// long-lived streams end with the graceful stop instead of holding it.
+func endOnStop(stopping <-chan struct{}) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		ctx, cancel := context.WithCancel(ss.Context())
+		defer cancel()
+		go func() {
+			select {
+			case <-stopping:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		return handler(srv, stoppableStream{ServerStream: ss, ctx: ctx})
+	}
+}
+
+type stoppableStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (s stoppableStream) Context() context.Context { return s.ctx }
 
 // recovered logs a panic with its stack and returns the error the client
 // gets.

@@ -301,7 +301,7 @@ func (w *Writer) dispatchValues(v []any, o *coprocess.Object) []any {
 		fieldAPIID, o.GetSpec()["APIID"],
 		fieldOrgID, o.GetSpec()["OrgID"],
 		fieldMethod, req.GetMethod(),
-		fieldPath, req.GetRequestUri(),
+		fieldPath, w.path(o),
 	)
 	if o.GetResponse() != nil {
 		v = append(v, fieldStatus, strconv.Itoa(int(o.GetResponse().GetStatusCode())))
@@ -341,6 +341,14 @@ func (w *Writer) eventValues(v []any, e *Entry) []any {
 		return v
 	}
 	return append(v, fieldEvent, string(b))
+}
+
+// path is the request URI as stored: a key in the query is redacted.
+func (w *Writer) path(o *coprocess.Object) string {
+	if w.opts.Redact {
+		return redact.RequestURI(o)
+	}
+	return o.GetRequest().GetRequestUri()
 }
 
 // SessionOf classifies the session a dispatch carried. The gateway sends an

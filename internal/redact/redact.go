@@ -161,6 +161,12 @@ func collectSecrets(o *coprocess.Object) []string {
 			add(v)
 		}
 	}
+	// Tyk can take the key from a query parameter (use_param).
+	for k, v := range o.GetRequest().GetParams() {
+		if IsSensitiveName(k) {
+			add(v)
+		}
+	}
 	s := o.GetSession()
 	add(s.GetKeyId())
 	add(s.GetBasicAuthData().GetPassword())
@@ -189,6 +195,17 @@ func Object(o *coprocess.Object, opts Options) *coprocess.Object {
 	}
 }
 
+// RequestURI returns the object's request URI with any key or credential
+// in its query string replaced; a URI without a query is returned as is,
+// at no cost.
+func RequestURI(o *coprocess.Object) string {
+	uri := o.GetRequest().GetRequestUri()
+	if !strings.Contains(uri, "?") {
+		return uri
+	}
+	return Options{secrets: collectSecrets(o)}.scrub(uri)
+}
+
 // Truncate cuts an object's bodies to opts.MaxBody without redacting
 // anything, for when redaction is switched off.
 func Truncate(o *coprocess.Object, opts Options) *coprocess.Object {
@@ -208,7 +225,7 @@ func Truncate(o *coprocess.Object, opts Options) *coprocess.Object {
 		Spec:     o.GetSpec(),
 	}
 	if r != nil {
-		c.Request = copyRequest(r, r.GetHeaders(), r.GetSetHeaders(), r.GetReturnOverrides(), opts)
+		c.Request = copyRequest(r, opts)
 	}
 	if resp != nil {
 		c.Response = copyResponse(resp, resp.GetHeaders(), resp.GetMultivalueHeaders(), opts)
@@ -220,9 +237,16 @@ func request(r *coprocess.MiniRequestObject, opts Options) *coprocess.MiniReques
 	if r == nil {
 		return nil
 	}
-	ro := r.GetReturnOverrides()
-	if ro != nil {
-		ro = &coprocess.ReturnOverrides{
+	c := copyRequest(r, opts)
+	c.Headers = opts.stringMap(r.GetHeaders())
+	c.SetHeaders = opts.stringMap(r.GetSetHeaders())
+	c.Url = opts.scrub(r.GetUrl())
+	c.RequestUri = opts.scrub(r.GetRequestUri())
+	c.Params = opts.stringMap(r.GetParams())
+	c.AddParams = opts.stringMap(r.GetAddParams())
+	c.ExtendedParams = opts.stringMap(r.GetExtendedParams())
+	if ro := r.GetReturnOverrides(); ro != nil {
+		c.ReturnOverrides = &coprocess.ReturnOverrides{
 			ResponseCode:  ro.GetResponseCode(),
 			ResponseError: ro.GetResponseError(),
 			Headers:       opts.stringMap(ro.GetHeaders()),
@@ -230,13 +254,15 @@ func request(r *coprocess.MiniRequestObject, opts Options) *coprocess.MiniReques
 			ResponseBody:  ro.GetResponseBody(),
 		}
 	}
-	return copyRequest(r, opts.stringMap(r.GetHeaders()), opts.stringMap(r.GetSetHeaders()), ro, opts)
+	return c
 }
 
-func copyRequest(r *coprocess.MiniRequestObject, headers, setHeaders map[string]string, ro *coprocess.ReturnOverrides, opts Options) *coprocess.MiniRequestObject {
+// copyRequest copies r with its bodies cut to opts.MaxBody (and scrubbed of
+// opts' secrets); everything else is shared with r.
+func copyRequest(r *coprocess.MiniRequestObject, opts Options) *coprocess.MiniRequestObject {
 	return &coprocess.MiniRequestObject{
-		Headers:         headers,
-		SetHeaders:      setHeaders,
+		Headers:         r.GetHeaders(),
+		SetHeaders:      r.GetSetHeaders(),
 		DeleteHeaders:   r.GetDeleteHeaders(),
 		Body:            opts.cutString(r.GetBody()),
 		Url:             r.GetUrl(),
@@ -244,7 +270,7 @@ func copyRequest(r *coprocess.MiniRequestObject, headers, setHeaders map[string]
 		AddParams:       r.GetAddParams(),
 		ExtendedParams:  r.GetExtendedParams(),
 		DeleteParams:    r.GetDeleteParams(),
-		ReturnOverrides: ro,
+		ReturnOverrides: r.GetReturnOverrides(),
 		Method:          r.GetMethod(),
 		RequestUri:      r.GetRequestUri(),
 		Scheme:          r.GetScheme(),
