@@ -9,7 +9,7 @@ GO ?= go
 .PHONY: help up down logs ps smoke journal load test e2e proto check bench grpcurl-dispatch grpcurl-event
 
 help: ## List the targets.
-	@awk -F':.*## ' '/^[a-z-]+:.*## /{printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk -F':.*## ' '/^[a-z0-9-]+:.*## /{printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 up: ## Build and start the lab, wait until every API answers, print how to use it.
 	@scripts/up.sh
@@ -36,8 +36,14 @@ load: ## Reload apis/ into the running gateway (after you edit or add a definiti
 test: ## Run every test (the e2e suite skips, saying why, without Docker or the gateway image).
 	$(GO) test ./...
 
+# The suite tears its lab down itself; the down below also removes it after
+# a crash or a -timeout panic. It names only this run's project (never
+# tyk-grpc-lab, nor another run's), then exits with the suite's status.
 e2e: ## Run the e2e suite against its own copy of the lab; fails if it cannot run.
-	E2E_REQUIRE=1 $(GO) test -count=1 -v -timeout 15m ./e2e
+	@project=lab-e2e-make-$$$$; rc=0; \
+	E2E_REQUIRE=1 E2E_PROJECT=$$project $(GO) test -count=1 -v -timeout 15m ./e2e || rc=$$?; \
+	$(COMPOSE) -p $$project down --volumes --remove-orphans >/dev/null 2>&1 || true; \
+	exit $$rc
 
 proto: ## Regenerate coprocess/ from proto/ with the generators pinned in go.mod.
 	@scripts/proto.sh generate

@@ -1,0 +1,291 @@
+// Helpers shared by the tests: requests with a unique X-Request-Id, reading
+// the plugin server's journal (asynchronous, so polled with a deadline), and
+// assertions that say what was expected and what the journal held.
+package e2e
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tyk-lab/grpc-plugin-lab/internal/journal"
+)
+
+const (
+	// journalTimeout bounds the wait for a record: the journal is written
+	// asynchronously, but within milliseconds.
+	journalTimeout = 15 * time.Second
+	// demoKey is apis/keys/lab-demo-key.json's key, as clients send it.
+	demoKey = "lab-demo-key"
+)
+
+// demoKeyID is the demo key as the gateway names it in session.key_id: with
+// hashed keys (tyk.conf: hash_keys, murmur64) Tyk stores a custom key under
+// the token base64({"org":...,"id":<name>,"h":...}) (its
+// storage.GenerateToken), sends that token to plugins, and accepts it as the
+// key too. The journal's key field is its fingerprint.
+var demoKeyID = base64.StdEncoding.EncodeToString([]byte(`{"org":"default","id":"` + demoKey + `","h":"murmur64"}`))
+
+// reply is what the client got from the gateway.
+type reply struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// upstreamEcho is the upstream's answer (upstream/main.go).
+type upstreamEcho struct {
+	Method  string              `json:"method"`
+	URI     string              `json:"uri"`
+	Headers map[string][]string `json:"headers"`
+	Body    string              `json:"body"`
+}
+
+// newID returns a correlation id unique to this run, readable in
+// `make journal`: e2e-<test name>-<random>.
+func newID(t *testing.T) string {
+	name := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' {
+			return r
+		}
+		return '-'
+	}, t.Name())
+	return "e2e-" + name + "-" + randomHex(4)
+}
+
+// send makes one request to the gateway with X-Request-Id: id.
+func (l *Lab) send(t *testing.T, method, path, id, body string, header map[string]string) reply {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, l.GatewayURL+path, rd)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	req.Header.Set("X-Request-Id", id)
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := l.http.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s (X-Request-Id: %s): %v", method, path, id, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s %s (X-Request-Id: %s): reading the body: %v", method, path, id, err)
+	}
+	return reply{Status: resp.StatusCode, Header: resp.Header, Body: b}
+}
+
+// expectProxied checks that the client got the upstream's answer unchanged:
+// the status the upstream was asked for (echo_status), the upstream's own
+// header, and its JSON echo of the request as it arrived (method, URI
+// without the listen path, the correlation header, the body intact).
+func expectProxied(t *testing.T, r reply, id, method, upstreamURI, body string, status int) {
+	t.Helper()
+	if r.Status != status {
+		t.Errorf("X-Request-Id %s: the client got HTTP %d, expected the upstream's %d; body: %s", id, r.Status, status, r.Body)
+	}
+	if got := r.Header.Get("X-Upstream"); got != "echo" {
+		t.Errorf("X-Request-Id %s: the answer lacks the upstream's header X-Upstream: echo (got %q): it did not come from the upstream unchanged; body: %s", id, got, r.Body)
+	}
+	var e upstreamEcho
+	if err := json.Unmarshal(r.Body, &e); err != nil || e.Method == "" {
+		t.Errorf("X-Request-Id %s: the client's body is not the upstream's JSON echo (%v):\n%s", id, err, r.Body)
+		return
+	}
+	if e.Method != method || e.URI != upstreamURI {
+		t.Errorf("X-Request-Id %s: the upstream received %s %s, expected %s %s", id, e.Method, e.URI, method, upstreamURI)
+	}
+	if got := e.Headers["X-Request-Id"]; !slices.Equal(got, []string{id}) {
+		t.Errorf("X-Request-Id %s: the upstream received X-Request-Id %q", id, got)
+	}
+	if e.Body != body {
+		t.Errorf("X-Request-Id %s: the body did not reach the upstream intact:\nsent:     %q\nreceived: %q", id, body, e.Body)
+	}
+}
+
+// mark returns the ID of the journal's last entry ("0-0" when it is empty):
+// a test reads what comes after it.
+func (l *Lab) mark(t *testing.T) string {
+	t.Helper()
+	msgs, err := l.Redis.XRevRangeN(context.Background(), journal.DefaultStream, "+", "-", 1).Result()
+	if err != nil {
+		t.Fatalf("reading the journal (Redis DB %d, stream %s): %v", journalDB, journal.DefaultStream, err)
+	}
+	if len(msgs) == 0 {
+		return "0-0"
+	}
+	return msgs[0].ID
+}
+
+// after returns the journal's records after mark, decoded.
+func (l *Lab) after(t *testing.T, mark string) []journal.Record {
+	t.Helper()
+	msgs, err := l.Redis.XRange(context.Background(), journal.DefaultStream, "("+mark, "+").Result()
+	if err != nil {
+		t.Fatalf("reading the journal (Redis DB %d, stream %s): %v", journalDB, journal.DefaultStream, err)
+	}
+	recs := make([]journal.Record, 0, len(msgs))
+	for _, m := range msgs {
+		r, err := journal.Decode(m)
+		if err != nil {
+			t.Fatalf("decoding journal entry %s: %v", m.ID, err)
+		}
+		recs = append(recs, r)
+	}
+	return recs
+}
+
+// waitJournal polls the records after mark until cond holds, and returns
+// them; when the deadline passes, the test fails showing what the journal
+// held.
+func (l *Lab) waitJournal(t *testing.T, mark, what string, cond func([]journal.Record) bool) []journal.Record {
+	t.Helper()
+	deadline := time.Now().Add(journalTimeout)
+	for {
+		recs := l.after(t, mark)
+		if cond(recs) {
+			return recs
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("expected %s in the journal within %s; after the test's mark it held:\n%s", what, journalTimeout, describe(recs))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// recordsFor returns every journal record of request id (sent after mark),
+// all of them: it then sends a barrier request to /classic/ and waits for
+// the barrier's Pre record. The plugin server journals each call before
+// answering it, in order, so a record of a request sent after id's answer
+// comes after all of id's dispatch records.
+func (l *Lab) recordsFor(t *testing.T, mark, id string) []journal.Record {
+	t.Helper()
+	barrier := id + "-barrier"
+	l.send(t, http.MethodGet, "/classic/e2e-barrier", barrier, "", nil)
+	recs := l.waitJournal(t, mark,
+		fmt.Sprintf("a record of the barrier request GET /classic/e2e-barrier (X-Request-Id: %s), sent to know that the records of %s are complete", barrier, id),
+		func(recs []journal.Record) bool { return len(byID(recs, barrier)) > 0 })
+	return byID(recs, id)
+}
+
+// byID keeps the records of one correlation id.
+func byID(recs []journal.Record, id string) []journal.Record {
+	var out []journal.Record
+	for _, r := range recs {
+		if r.CorrelationID == id {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// dispatch is one expected Dispatch call.
+type dispatch struct {
+	HookType, HookName  string
+	APIID, Method, Path string
+	Status              int // the response status (Response hook only)
+	Session, Key        string
+}
+
+func (d dispatch) String() string {
+	return fmt.Sprintf("dispatch %s/%s api_id=%s %s %s status=%d session=%s key=%q",
+		d.HookType, d.HookName, d.APIID, d.Method, d.Path, d.Status, d.Session, d.Key)
+}
+
+func pre(apiID, method, path string) dispatch {
+	return dispatch{HookType: "Pre", HookName: "MyPreRequestPlugin", APIID: apiID, Method: method, Path: path, Session: journal.SessionNone}
+}
+
+func response(apiID, method, path string, status int, session, key string) dispatch {
+	return dispatch{HookType: "Response", HookName: "MyResponsePlugin", APIID: apiID, Method: method, Path: path, Status: status, Session: session, Key: key}
+}
+
+// line renders a record the way dispatch.String renders an expectation.
+func line(r journal.Record) string {
+	if r.Kind == journal.KindEvent {
+		return fmt.Sprintf("event %s api_id=%s correlation_id=%s %s", r.EventType, r.APIID, r.CorrelationID, r.Event)
+	}
+	return dispatch{r.HookType, r.HookName, r.APIID, r.Method, r.Path, r.Status, r.Session, r.Key}.String()
+}
+
+func describe(recs []journal.Record) string {
+	if len(recs) == 0 {
+		return "  (nothing)"
+	}
+	var b strings.Builder
+	for i, r := range recs {
+		fmt.Fprintf(&b, "  %d. [%s] %s\n", i+1, r.ID, line(r))
+	}
+	return strings.TrimRight(b.String(), "\n")
+}
+
+// expectDispatches checks that the records of request id are exactly the
+// expected dispatches, in order, and that each decoded Object agrees with
+// its summary. It reports whether they matched.
+func expectDispatches(t *testing.T, id string, got []journal.Record, want ...dispatch) bool {
+	t.Helper()
+	gotLines := make([]string, len(got))
+	for i, r := range got {
+		gotLines[i] = line(r)
+		if r.Kind != journal.KindDispatch {
+			gotLines[i] = "(" + string(r.Kind) + ") " + gotLines[i]
+		}
+	}
+	wantLines := make([]string, len(want))
+	var wb strings.Builder
+	for i, d := range want {
+		wantLines[i] = d.String()
+		fmt.Fprintf(&wb, "  %d. %s\n", i+1, d)
+	}
+	if !slices.Equal(gotLines, wantLines) {
+		t.Errorf("X-Request-Id %s: expected exactly these dispatches, in order:\n%s\nthe journal held:\n%s", id, strings.TrimRight(wb.String(), "\n"), describe(got))
+		return false
+	}
+	ok := true
+	for i, r := range got {
+		o, d := r.Object, want[i]
+		if o == nil {
+			t.Errorf("X-Request-Id %s: record %s (%s) holds no Object", id, r.ID, line(r))
+			ok = false
+			continue
+		}
+		var problems []string
+		if o.GetHookType().String() != d.HookType || o.GetHookName() != d.HookName {
+			problems = append(problems, fmt.Sprintf("hook %s/%s", o.GetHookType(), o.GetHookName()))
+		}
+		if got := o.GetSpec()["APIID"]; got != d.APIID {
+			problems = append(problems, fmt.Sprintf("spec.APIID %q", got))
+		}
+		if got := o.GetRequest().GetRequestUri(); got != d.Path {
+			problems = append(problems, fmt.Sprintf("request.request_uri %q", got))
+		}
+		if got := o.GetRequest().GetMethod(); got != d.Method {
+			problems = append(problems, fmt.Sprintf("request.method %q", got))
+		}
+		switch {
+		case d.HookType == "Pre" && o.GetResponse() != nil:
+			problems = append(problems, "a response (Pre comes before the upstream)")
+		case d.HookType == "Response" && o.GetResponse() == nil:
+			problems = append(problems, "no response")
+		case d.HookType == "Response" && int(o.GetResponse().GetStatusCode()) != d.Status:
+			problems = append(problems, fmt.Sprintf("response.status_code %d", o.GetResponse().GetStatusCode()))
+		}
+		if len(problems) > 0 {
+			t.Errorf("X-Request-Id %s: the Object of record %s (%s) does not match its expectation %s: it has %s", id, r.ID, line(r), d, strings.Join(problems, ", "))
+			ok = false
+		}
+	}
+	return ok
+}
