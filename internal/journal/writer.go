@@ -5,12 +5,12 @@ import (
 	"encoding/json"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/tyk-lab/grpc-plugin-lab/coprocess"
 	"github.com/tyk-lab/grpc-plugin-lab/internal/redact"
@@ -78,6 +78,11 @@ type Writer struct {
 	stop    chan struct{}
 	done    chan struct{}
 	closing atomic.Bool
+
+	// encoded holds the objects of the batch being written, encoded one
+	// after the other: one buffer reused batch after batch rather than one
+	// allocation per entry. Only the writer's goroutine touches it.
+	encoded []byte
 	once    sync.Once
 
 	written, dropped, failed atomic.Uint64
@@ -244,6 +249,8 @@ func (w *Writer) pause() {
 func (w *Writer) flush(batch []Entry) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	// The previous batch is in Redis: its encoded objects can go.
+	w.encoded = w.encoded[:0]
 	pipe := w.rdb.Pipeline()
 	for i := range batch {
 		pipe.XAdd(ctx, &redis.XAddArgs{
@@ -301,7 +308,6 @@ func (w *Writer) dispatchValues(v []any, o *coprocess.Object) []any {
 		fieldAPIID, o.GetSpec()["APIID"],
 		fieldOrgID, o.GetSpec()["OrgID"],
 		fieldMethod, req.GetMethod(),
-		fieldPath, w.path(o),
 	)
 	if o.GetResponse() != nil {
 		v = append(v, fieldStatus, strconv.Itoa(int(o.GetResponse().GetStatusCode())))
@@ -310,23 +316,27 @@ func (w *Writer) dispatchValues(v []any, o *coprocess.Object) []any {
 	key := o.GetSession().GetKeyId()
 	stored := redact.Options{MaxBody: w.opts.MaxBody}
 	var obj *coprocess.Object
+	path := req.GetRequestUri()
 	if w.opts.Redact {
 		key = redact.Fingerprint(key)
 		obj = redact.Object(o, stored)
+		if strings.Contains(path, "?") {
+			// What redact.RequestURI returns, already computed.
+			path = obj.GetRequest().GetRequestUri()
+		}
 	} else {
 		obj = redact.Truncate(o, stored)
 	}
+	v = append(v, fieldPath, path)
 	if key != "" {
 		v = append(v, fieldKey, key)
 	}
-	b, err := proto.Marshal(obj)
-	if err != nil {
-		// Cannot happen for a message that was just unmarshaled; keep the
-		// summary rather than lose the entry.
-		w.log.Error("journal: encoding object", "error", err)
-		return v
-	}
-	return append(v, fieldObject, b)
+	start := len(w.encoded)
+	enc := appendObject(w.encoded, obj)
+	// Should the buffer have grown, the objects already encoded stay in
+	// the old one, still referenced by their commands.
+	w.encoded = enc
+	return append(v, fieldObject, enc[start:len(enc):len(enc)])
 }
 
 func (w *Writer) eventValues(v []any, e *Entry) []any {
@@ -341,14 +351,6 @@ func (w *Writer) eventValues(v []any, e *Entry) []any {
 		return v
 	}
 	return append(v, fieldEvent, string(b))
-}
-
-// path is the request URI as stored: a key in the query is redacted.
-func (w *Writer) path(o *coprocess.Object) string {
-	if w.opts.Redact {
-		return redact.RequestURI(o)
-	}
-	return o.GetRequest().GetRequestUri()
 }
 
 // SessionOf classifies the session a dispatch carried. The gateway sends an

@@ -7,9 +7,12 @@
 package redact
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"unicode/utf8"
 
 	"github.com/tyk-lab/grpc-plugin-lab/coprocess"
@@ -54,12 +57,57 @@ var sensitiveWords = []string{"token", "secret", "password", "passwd", "apikey",
 // IsSensitiveName reports whether a header or metadata name looks like it
 // carries a credential.
 func IsSensitiveName(name string) bool {
-	n := strings.ToLower(name)
-	if sensitiveHeaders[n] {
+	// It runs for every header, parameter and metadata name of every
+	// dispatch, and the same names come back all the time: remember the
+	// answers, for a bounded number of names (clients choose them).
+	if v, ok := nameCache.Load(name); ok {
+		return v.(bool)
+	}
+	sensitive := isSensitiveName(name)
+	if nameCacheLen.Load() < nameCacheMax {
+		if _, loaded := nameCache.LoadOrStore(name, sensitive); !loaded {
+			nameCacheLen.Add(1)
+		}
+	}
+	return sensitive
+}
+
+// nameCache maps names to IsSensitiveName's answer; it holds at most
+// nameCacheMax names.
+var (
+	nameCache    sync.Map
+	nameCacheLen atomic.Int64
+)
+
+const nameCacheMax = 4096
+
+func isSensitiveName(name string) bool {
+	// Lower-case short ASCII names on the stack rather than with
+	// strings.ToLower, which allocates.
+	var buf [64]byte
+	if len(name) > len(buf) {
+		return isSensitiveLower([]byte(strings.ToLower(name)))
+	}
+	n := buf[:len(name)]
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if c >= utf8.RuneSelf {
+			return isSensitiveLower([]byte(strings.ToLower(name)))
+		}
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		n[i] = c
+	}
+	return isSensitiveLower(n)
+}
+
+func isSensitiveLower(n []byte) bool {
+	if sensitiveHeaders[string(n)] {
 		return true
 	}
 	for _, w := range sensitiveWords {
-		if strings.Contains(n, w) {
+		if bytes.Contains(n, []byte(w)) {
 			return true
 		}
 	}
@@ -121,9 +169,19 @@ func (o Options) headerValues(name string, values []string) []string {
 // otherwise scrubbed of the known secrets.
 func (o Options) value(sensitive bool, v string) string {
 	if sensitive {
-		return Fingerprint(v)
+		return o.fingerprint(v)
 	}
 	return o.scrub(v)
+}
+
+// fingerprint is Fingerprint, reusing the one computed for a known secret.
+func (o Options) fingerprint(v string) string {
+	for i := range o.secrets {
+		if o.secrets[i].value == v {
+			return o.secrets[i].fp()
+		}
+	}
+	return Fingerprint(v)
 }
 
 // Options say what a redacted copy keeps.
@@ -136,20 +194,49 @@ type Options struct {
 	// from its bodies (an echoing upstream repeats the Authorization header
 	// in its response body, for instance) and from the values of its other
 	// headers and metadata.
-	secrets []string
+	secrets []secret
+}
+
+// secret is a credential value found in an object. Its fingerprint and
+// bytes are computed when first needed, once per object.
+type secret struct {
+	value       string
+	fingerprint string
+	raw         []byte
+}
+
+func (s *secret) fp() string {
+	if s.fingerprint == "" {
+		s.fingerprint = Fingerprint(s.value)
+	}
+	return s.fingerprint
+}
+
+// bytes is the value as bytes, to search bytes without converting them.
+func (s *secret) bytes() []byte {
+	if s.raw == nil {
+		s.raw = []byte(s.value)
+	}
+	return s.raw
 }
 
 // minScrubLen keeps short values (a "1", a "yes") from being scrubbed out of
 // bodies where they would mostly match by chance.
 const minScrubLen = 8
 
-// collectSecrets lists the credential values o carries.
-func collectSecrets(o *coprocess.Object) []string {
-	var out []string
+// collectSecrets lists the credential values o carries, each once.
+func collectSecrets(o *coprocess.Object) []secret {
+	var out []secret
 	add := func(v string) {
-		if len(v) >= minScrubLen {
-			out = append(out, v)
+		if len(v) < minScrubLen {
+			return
 		}
+		for _, s := range out {
+			if s.value == v {
+				return
+			}
+		}
+		out = append(out, secret{value: v})
 	}
 	for k, v := range o.GetRequest().GetHeaders() {
 		if IsSensitiveName(k) {
@@ -377,38 +464,99 @@ func placeholder(s string) string {
 // truncatedMark ends a body cut by MaxBody.
 const truncatedMark = "…[truncated]"
 
+// Bodies are cut before they are scrubbed, so that redaction costs the same
+// whatever the size of the body; the part searched reaches past the cut by
+// the length of the longest secret, so that a secret straddling the cut is
+// replaced whole rather than left half in clear.
+
 func (o Options) cutString(s string) string {
-	if o.MaxBody >= 0 && len(s) > o.MaxBody {
-		// Cut on a character boundary: proto3 strings must stay valid
-		// UTF-8, or the copy cannot be marshaled.
-		n := o.MaxBody
-		for i := 0; i < utf8.UTFMax-1 && n > 0 && !utf8.RuneStart(s[n]); i++ {
-			n--
-		}
-		s = s[:n] + truncatedMark
+	if o.MaxBody < 0 || len(s) <= o.MaxBody {
+		return o.scrub(s)
 	}
-	return o.scrub(s)
+	// Cut on a character boundary: proto3 strings must stay valid UTF-8,
+	// or the copy cannot be marshaled.
+	n := o.MaxBody
+	for i := 0; i < utf8.UTFMax-1 && n > 0 && !utf8.RuneStart(s[n]); i++ {
+		n--
+	}
+	var b strings.Builder
+	b.Grow(n + len(truncatedMark))
+	o.cutScrubbed(s, n, func(part string) { b.WriteString(part) })
+	b.WriteString(truncatedMark)
+	return b.String()
 }
 
 func (o Options) cutBytes(b []byte) []byte {
-	if o.MaxBody >= 0 && len(b) > o.MaxBody {
-		out := make([]byte, 0, o.MaxBody+len(truncatedMark))
-		b = append(append(out, b[:o.MaxBody]...), truncatedMark...)
+	if o.MaxBody < 0 || len(b) <= o.MaxBody {
+		if !o.holdsSecret(b) {
+			return b
+		}
+		return []byte(o.scrub(string(b)))
 	}
-	if len(o.secrets) == 0 || len(b) == 0 {
-		return b
+	n := o.MaxBody
+	if !o.holdsSecret(b[:min(len(b), n+o.longestSecret())]) {
+		out := make([]byte, 0, n+len(truncatedMark))
+		return append(append(out, b[:n]...), truncatedMark...)
 	}
-	if s := o.scrub(string(b)); s != string(b) {
-		return []byte(s)
+	window := string(b[:min(len(b), n+o.longestSecret())])
+	out := make([]byte, 0, n+len(truncatedMark))
+	o.cutScrubbed(window, n, func(part string) { out = append(out, part...) })
+	return append(out, truncatedMark...)
+}
+
+// holdsSecret reports whether b contains a known secret.
+func (o Options) holdsSecret(b []byte) bool {
+	for i := range o.secrets {
+		s := &o.secrets[i]
+		if len(b) >= len(s.value) && bytes.Contains(b, s.bytes()) {
+			return true
+		}
 	}
-	return b
+	return false
+}
+
+func (o Options) longestSecret() int {
+	n := 0
+	for _, s := range o.secrets {
+		n = max(n, len(s.value))
+	}
+	return n
+}
+
+// cutScrubbed emits, in parts, s[:n] with every known secret that starts
+// before n replaced by its fingerprint, whole, even when it runs past n.
+func (o Options) cutScrubbed(s string, n int, emit func(string)) {
+	i := 0
+	for i < n {
+		at, found := -1, (*secret)(nil)
+		for k := range o.secrets {
+			sec := &o.secrets[k]
+			end := min(len(s), n+len(sec.value)-1)
+			if end-i < len(sec.value) {
+				continue
+			}
+			// The earliest wins; at the same place, the longest.
+			if j := strings.Index(s[i:end], sec.value); j >= 0 &&
+				(at < 0 || i+j < at || i+j == at && len(sec.value) > len(found.value)) {
+				at, found = i+j, sec
+			}
+		}
+		if at < 0 {
+			emit(s[i:n])
+			return
+		}
+		emit(s[i:at])
+		emit(found.fp())
+		i = at + len(found.value)
+	}
 }
 
 // scrub replaces every known secret in s by its fingerprint.
 func (o Options) scrub(s string) string {
-	for _, secret := range o.secrets {
-		if strings.Contains(s, secret) {
-			s = strings.ReplaceAll(s, secret, Fingerprint(secret))
+	for i := range o.secrets {
+		sec := &o.secrets[i]
+		if len(s) >= len(sec.value) && strings.Contains(s, sec.value) {
+			s = strings.ReplaceAll(s, sec.value, sec.fp())
 		}
 	}
 	return s
