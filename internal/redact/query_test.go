@@ -62,3 +62,21 @@ func TestKeyInQueryIsRedacted(t *testing.T) {
 		t.Errorf("RequestURI without a query = %q", got)
 	}
 }
+
+// TestAliasNamedAfterKeyIsRedacted: the lab's own demo key once had its
+// alias equal to the key, and the journal kept the key in clear.
+func TestAliasNamedAfterKeyIsRedacted(t *testing.T) {
+	const key = "lab-demo-key"
+	o := &coprocess.Object{
+		HookType: coprocess.HookType_Response,
+		Request:  &coprocess.MiniRequestObject{Headers: map[string]string{"Authorization": key}},
+		Session:  &coprocess.SessionState{KeyId: "eyJvcmciOiJkZWZhdWx0In0=", Alias: key},
+	}
+	r := redact.Object(o, redact.Options{MaxBody: -1})
+	if got := r.GetSession().GetAlias(); got != redact.Fingerprint(key) {
+		t.Errorf("alias = %q, want the key's fingerprint", got)
+	}
+	if o.GetSession().GetAlias() != key {
+		t.Error("the original session was altered")
+	}
+}

@@ -271,11 +271,16 @@ func Object(o *coprocess.Object, opts Options) *coprocess.Object {
 		return nil
 	}
 	opts.secrets = collectSecrets(o)
+	session := Session(o.GetSession())
+	if session != nil {
+		// A key's alias is free text: people name a key after itself.
+		session.Alias = opts.scrub(session.GetAlias())
+	}
 	return &coprocess.Object{
 		HookType: o.GetHookType(),
 		HookName: o.GetHookName(),
 		Request:  request(o.GetRequest(), opts),
-		Session:  Session(o.GetSession()),
+		Session:  session,
 		Metadata: opts.stringMap(o.GetMetadata()),
 		Spec:     o.GetSpec(),
 		Response: response(o.GetResponse(), opts),
