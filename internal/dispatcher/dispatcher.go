@@ -130,7 +130,12 @@ func (s *Server) logDispatch(ctx context.Context, obj *coprocess.Object, corr st
 		attrs = append(attrs, slog.String("correlation_id", corr))
 	}
 	attrs = append(attrs, slog.Int64("duration_us", time.Since(start).Microseconds()))
-	s.log.LogAttrs(ctx, level, msg, attrs...)
+	// Straight to the handler: Logger.LogAttrs would also record the
+	// caller's program counter (runtime.Callers, about a microsecond per
+	// dispatch), which the plugin server's log does not show.
+	r := slog.NewRecord(time.Now(), level, msg, 0)
+	r.AddAttrs(attrs...)
+	_ = s.log.Handler().Handle(ctx, r)
 
 	if s.log.Enabled(ctx, slog.LevelDebug) {
 		s.log.LogAttrs(ctx, slog.LevelDebug, "dispatch object",

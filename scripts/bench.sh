@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# `make bench`: how much the lab's plugin server costs. See BENCHMARKS.md.
+#
+#   Part 1 (no Docker; needs redis-server): the plugin server's Dispatch
+#           through real gRPC against a bare echo (bench/dispatch).
+#   Go benchmarks: allocations per dispatch (internal/dispatcher).
+#   Part 2 (only when the lab is up, `make up`): the gateway's Classic API
+#           with its two gRPC hooks against the same API without plugins
+#           (bench/gateway), and the plugin server's CPU per dispatch.
+#
+# BENCH_QUICK=1 makes every part short (about a minute in all).
+# BENCH_GATEWAY_BARE=1 also runs part 2 with bench/bareecho in place of the
+#   lab's plugin server (stopped meanwhile, then restarted).
+# The last line is part 1's: BENCH dispatch_vs_bare small=<ratio> large=<ratio>
+source "$(dirname "$0")/lib.sh"
+
+quick=${BENCH_QUICK:-0}
+dispatch_flags=()
+gateway_flags=()
+benchtime=1s
+if [[ $quick == 1 ]]; then
+  dispatch_flags+=(-quick)
+  gateway_flags+=(-quick)
+  benchtime=100ms
+fi
+if [[ ${BENCH_GATEWAY_BARE:-0} == 1 ]]; then
+  gateway_flags+=(-swap-bare)
+fi
+
+out=$(mktemp)
+gotest=$(mktemp)
+trap 'rm -f "$out" "$gotest"' EXIT
+
+echo "=== Part 1: plugin server vs bare echo (no Docker)"
+go run ./bench/dispatch "${dispatch_flags[@]}" | tee "$out"
+
+echo
+echo "=== Go benchmarks: cost and allocations per dispatch (go test -bench . -benchmem ./internal/dispatcher)"
+if ! go test -run '^$' -bench . -benchmem -benchtime "$benchtime" ./internal/dispatcher >"$gotest" 2>&1; then
+  cat "$gotest" >&2
+  exit 1
+fi
+grep -E '^(Benchmark|--- SKIP)' "$gotest" || cat "$gotest"
+
+echo
+echo "=== Part 2: the gateway with and without the two gRPC hooks"
+go run ./bench/gateway "${gateway_flags[@]}"
+
+echo
+grep '^BENCH dispatch_vs_bare ' "$out" | tail -1
