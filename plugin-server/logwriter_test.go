@@ -1,0 +1,46 @@
+// Tests that buffered log lines reach the output within the flush interval
+// and all of them on Close.
+package main
+
+import (
+	"bytes"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func TestBufferedLogFlushes(t *testing.T) {
+	var out lockedBuffer
+	l := newBufferedLog(&out)
+	l.Write([]byte("first\n"))
+	deadline := time.Now().Add(2 * time.Second)
+	for !strings.Contains(out.String(), "first") {
+		if time.Now().After(deadline) {
+			t.Fatal("a log line was not flushed within 2s")
+		}
+		time.Sleep(logFlushInterval / 4)
+	}
+	l.Write([]byte("last\n"))
+	l.Close()
+	if got := out.String(); got != "first\nlast\n" {
+		t.Fatalf("after Close the output is %q", got)
+	}
+}
