@@ -3,32 +3,15 @@
 package main
 
 import (
-	"bytes"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/tyk-lab/grpc-plugin-lab/internal/testserver"
 )
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 func TestBufferedLogFlushes(t *testing.T) {
-	var out lockedBuffer
+	var out testserver.Log
 	l := newBufferedLog(&out)
 	l.Write([]byte("first\n"))
 	deadline := time.Now().Add(2 * time.Second)

@@ -222,7 +222,7 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	loadAfter := loadAvg()
+	loadAfter := load.LoadAvg()
 
 	// Stop the plugin server gracefully: the journal flushes and logs its
 	// counters, which say whether every dispatch reached Redis.
@@ -546,19 +546,7 @@ func printMachine() {
 	kernel, _ := os.ReadFile("/proc/sys/kernel/osrelease")
 	fmt.Printf("machine: %d CPUs (%s), kernel %s, %s %s/%s\n", runtime.NumCPU(), model,
 		strings.TrimSpace(string(kernel)), runtime.Version(), runtime.GOOS, runtime.GOARCH)
-	fmt.Printf("load average before: %s\n", loadAvg())
-}
-
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
+	fmt.Printf("load average before: %s\n", load.LoadAvg())
 }
 
 // moduleRoot finds the directory holding go.mod, from the working

@@ -29,7 +29,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -140,7 +139,7 @@ func run(ctx context.Context) error {
 			fmt.Println("no gateway CPU figures:", err)
 		}
 	}
-	fmt.Printf("load average before: %s\n", loadAvg())
+	fmt.Printf("load average before: %s\n", load.LoadAvg())
 	fmt.Printf("rounds: %d per API × (%v warm-up + %v measured), alternating\n\n", opts.rounds, opts.warmup, opts.duration)
 
 	labRes, err := m.phase(ctx, "lab", m.plugin)
@@ -154,7 +153,7 @@ func run(ctx context.Context) error {
 			return err
 		}
 	}
-	fmt.Printf("load average after: %s\n", loadAvg())
+	fmt.Printf("load average after: %s\n", load.LoadAvg())
 	if m.foreign > 0 {
 		fmt.Printf("WARNING: %d round(s) saw other clients of the lab: these figures are not reliable; run again on a quiet lab\n", m.foreign)
 	}
@@ -477,16 +476,4 @@ func medianOf(rs []round, f func(round) float64) float64 {
 		xs = append(xs, f(r))
 	}
 	return load.Median(xs)
-}
-
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
 }

@@ -9,7 +9,9 @@ import (
 	"context"
 	"fmt"
 	"math/bits"
+	"os"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -187,4 +189,18 @@ func FormatDuration(d time.Duration) string {
 		return fmt.Sprintf("%.0fµs", us)
 	}
 	return fmt.Sprintf("%.1fms", us/1000)
+}
+
+// LoadAvg returns the machine's 1, 5 and 15 minute load averages, to print
+// beside figures that a busy machine would skew.
+func LoadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
 }
