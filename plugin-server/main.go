@@ -84,14 +84,7 @@ func serve(ctx context.Context, cfg config.Config, lis net.Listener, log *slog.L
 			return err
 		}
 		defer rdb.Close()
-		jw = journal.NewWriter(rdb, journal.Options{
-			Stream:  cfg.JournalStream,
-			MaxLen:  cfg.JournalMaxLen,
-			Buffer:  cfg.JournalBuffer,
-			Redact:  cfg.Redact,
-			MaxBody: cfg.JournalMaxBody,
-			Logger:  log,
-		})
+		jw = journal.NewWriter(rdb, cfg.JournalOptions(log))
 		log.Info("journal on", "redis", rdb.Options().Addr, "db", rdb.Options().DB, "stream", cfg.JournalStream)
 	}
 	opts := dispatcher.Options{Logger: log, Redact: cfg.Redact, CorrelationHeader: cfg.CorrelationHeader}

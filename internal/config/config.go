@@ -73,6 +73,19 @@ type Config struct {
 	JournalMaxBody  int
 }
 
+// JournalOptions are the journal writer's options this configuration
+// gives.
+func (c Config) JournalOptions(log *slog.Logger) journal.Options {
+	return journal.Options{
+		Stream:  c.JournalStream,
+		MaxLen:  c.JournalMaxLen,
+		Buffer:  c.JournalBuffer,
+		Redact:  c.Redact,
+		MaxBody: c.JournalMaxBody,
+		Logger:  log,
+	}
+}
+
 // Load parses args (without the program name) over the environment read
 // through getenv.
 func Load(args []string, getenv func(string) string, usageOut io.Writer) (Config, error) {

@@ -114,14 +114,7 @@ func benchLab(b *testing.B, withLog, withJournal bool) (*dispatcher.Server, *ben
 		srv := testredis.Start(b)
 		rdb := redis.NewClient(&redis.Options{Addr: srv.Addr, DB: 1, MaxRetries: 1})
 		b.Cleanup(func() { _ = rdb.Close() })
-		w := journal.NewWriter(rdb, journal.Options{
-			Stream:  cfg.JournalStream,
-			MaxLen:  cfg.JournalMaxLen,
-			Buffer:  cfg.JournalBuffer,
-			Redact:  cfg.Redact,
-			MaxBody: cfg.JournalMaxBody,
-			Logger:  log,
-		})
+		w := journal.NewWriter(rdb, cfg.JournalOptions(log))
 		b.Cleanup(func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
