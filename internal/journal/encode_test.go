@@ -10,10 +10,10 @@ import (
 	"testing"
 
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/tyk-lab/grpc-plugin-lab/coprocess"
 	"github.com/tyk-lab/grpc-plugin-lab/internal/captures"
+	"github.com/tyk-lab/grpc-plugin-lab/internal/protofill"
 	"github.com/tyk-lab/grpc-plugin-lab/internal/redact"
 )
 
@@ -55,69 +55,9 @@ func TestEncodeCapturedObjects(t *testing.T) {
 func TestEncodeEveryField(t *testing.T) {
 	for seed := 1; seed <= 3; seed++ {
 		o := &coprocess.Object{}
-		fill(o.ProtoReflect(), seed, 0)
+		protofill.Fill(o.ProtoReflect(), seed)
 		checkEncoding(t, fmt.Sprint("every field, seed ", seed), o)
 	}
-}
-
-// fill sets every field of m to a non-zero value derived from seed.
-func fill(m protoreflect.Message, seed, depth int) {
-	fields := m.Descriptor().Fields()
-	for i := 0; i < fields.Len(); i++ {
-		fd := fields.Get(i)
-		switch {
-		case fd.IsMap():
-			mp := m.Mutable(fd).Map()
-			for j := 0; j < 2; j++ {
-				k := protoreflect.ValueOfString(fmt.Sprintf("k%d-%d", seed, j)).MapKey()
-				if fd.MapValue().Message() != nil {
-					v := mp.NewValue()
-					fill(v.Message(), seed+j, depth+1)
-					mp.Set(k, v)
-				} else {
-					mp.Set(k, scalar(fd.MapValue(), seed+j))
-				}
-			}
-		case fd.IsList():
-			l := m.Mutable(fd).List()
-			for j := 0; j < 2; j++ {
-				if fd.Message() != nil {
-					v := l.NewElement()
-					fill(v.Message(), seed+j, depth+1)
-					l.Append(v)
-				} else {
-					l.Append(scalar(fd, seed+j))
-				}
-			}
-		case fd.Message() != nil:
-			if depth < 4 {
-				fill(m.Mutable(fd).Message(), seed, depth+1)
-			}
-		default:
-			m.Set(fd, scalar(fd, seed))
-		}
-	}
-}
-
-func scalar(fd protoreflect.FieldDescriptor, seed int) protoreflect.Value {
-	switch fd.Kind() {
-	case protoreflect.StringKind:
-		return protoreflect.ValueOfString(fmt.Sprintf("%s-%d-é", fd.Name(), seed))
-	case protoreflect.BytesKind:
-		return protoreflect.ValueOfBytes([]byte{0, 0xff, byte(seed)})
-	case protoreflect.BoolKind:
-		return protoreflect.ValueOfBool(true)
-	case protoreflect.Int32Kind:
-		return protoreflect.ValueOfInt32(int32(-seed * int(fd.Number())))
-	case protoreflect.Int64Kind:
-		return protoreflect.ValueOfInt64(int64(seed) * int64(fd.Number()) * 1e12)
-	case protoreflect.DoubleKind:
-		return protoreflect.ValueOfFloat64(float64(seed) * -0.5 * float64(fd.Number()))
-	case protoreflect.EnumKind:
-		vals := fd.Enum().Values()
-		return protoreflect.ValueOfEnum(vals.Get(seed%vals.Len()).Number() + 0)
-	}
-	panic(fmt.Sprintf("field %s: kind %s not covered by the test", fd.FullName(), fd.Kind()))
 }
 
 // TestEncodeAllocatesNothing: the point of the encoder.

@@ -10,10 +10,10 @@ import (
 	"unicode/utf8"
 
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/tyk-lab/grpc-plugin-lab/coprocess"
 	"github.com/tyk-lab/grpc-plugin-lab/internal/captures"
+	"github.com/tyk-lab/grpc-plugin-lab/internal/protofill"
 )
 
 const (
@@ -290,7 +290,7 @@ func TestObjectNil(t *testing.T) {
 // checks that only the secret ones change.
 func TestObjectKeepsEveryOtherField(t *testing.T) {
 	in := &coprocess.Object{}
-	fill(in.ProtoReflect(), 0)
+	protofill.Fill(in.ProtoReflect(), 1)
 	want := proto.Clone(in).(*coprocess.Object)
 	s := want.GetSession()
 	s.KeyId = Fingerprint(s.GetKeyId())
@@ -313,60 +313,6 @@ func TestObjectKeepsEveryOtherField(t *testing.T) {
 	if !proto.Equal(cut, in) {
 		t.Errorf("Truncate changed more than the bodies:\ngot  %v\nwant %v", cut, in)
 	}
-}
-
-// fill sets every field of m to a distinct non-zero value (names are not
-// sensitive, values are long enough to count as secrets).
-func fill(m protoreflect.Message, depth int) {
-	fields := m.Descriptor().Fields()
-	for i := 0; i < fields.Len(); i++ {
-		fd := fields.Get(i)
-		switch {
-		case fd.IsMap():
-			mp := m.Mutable(fd).Map()
-			k := protoreflect.ValueOfString("k-" + string(fd.Name())).MapKey()
-			if fd.MapValue().Kind() == protoreflect.MessageKind {
-				v := mp.NewValue()
-				fill(v.Message(), depth+1)
-				mp.Set(k, v)
-			} else {
-				mp.Set(k, scalar(fd.MapValue()))
-			}
-		case fd.IsList():
-			l := m.Mutable(fd).List()
-			if fd.Kind() == protoreflect.MessageKind {
-				v := l.NewElement()
-				fill(v.Message(), depth+1)
-				l.Append(v)
-			} else {
-				l.Append(scalar(fd))
-			}
-		case fd.Kind() == protoreflect.MessageKind:
-			fill(m.Mutable(fd).Message(), depth+1)
-		default:
-			m.Set(fd, scalar(fd))
-		}
-	}
-}
-
-func scalar(fd protoreflect.FieldDescriptor) protoreflect.Value {
-	switch fd.Kind() {
-	case protoreflect.StringKind:
-		return protoreflect.ValueOfString("value-of-" + string(fd.Name()))
-	case protoreflect.BytesKind:
-		return protoreflect.ValueOfBytes([]byte("bytes-of-" + string(fd.Name())))
-	case protoreflect.BoolKind:
-		return protoreflect.ValueOfBool(true)
-	case protoreflect.EnumKind:
-		return protoreflect.ValueOfEnum(1)
-	case protoreflect.Int32Kind:
-		return protoreflect.ValueOfInt32(int32(fd.Number()) + 100)
-	case protoreflect.Int64Kind:
-		return protoreflect.ValueOfInt64(int64(fd.Number()) + 1000)
-	case protoreflect.DoubleKind:
-		return protoreflect.ValueOfFloat64(float64(fd.Number()) + 0.5)
-	}
-	panic("fill: unhandled kind " + fd.Kind().String())
 }
 
 func TestTruncateDoesNotRedact(t *testing.T) {
