@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,14 +14,16 @@ import (
 	"github.com/tyk-lab/grpc-plugin-lab/internal/redact"
 )
 
-// Entry is what the plugin server hands over for one call. Building it costs
-// next to nothing: redaction and encoding happen on the writer's goroutine,
-// off the gateway's request path.
+// Entry is what the plugin server hands over for one call. Append renders
+// it at once, on the caller's goroutine, into a command for Redis: its cost
+// is bounded (bodies are cut to Options.MaxBody before anything else
+// touches them) and spread evenly over the calls, rather than paid in
+// bursts on the writer's goroutine, which would hold back the calls that
+// arrive meanwhile; and the journal keeps no reference to the Object.
 type Entry struct {
 	Time time.Time
 	Kind Kind
-	// Object is the received object (dispatch). It is shared with the gRPC
-	// response and must not be modified by anyone.
+	// Object is the received object (dispatch). Append only reads it.
 	Object *coprocess.Object
 	// Event is the decoded event payload (event), not yet redacted, with
 	// its type and API.
@@ -74,18 +74,15 @@ type Writer struct {
 	opts Options
 	log  *slog.Logger
 
-	// entries holds pointers: the garbage collector scans the whole
-	// buffer at every cycle, 8 bytes per slot rather than an Entry's 120.
-	entries chan *Entry
+	// entries holds rendered entries, waiting for Redis.
+	entries chan *record
 	stop    chan struct{}
 	done    chan struct{}
 	closing atomic.Bool
-
-	// encoded holds the objects of the batch being written, encoded one
-	// after the other: one buffer reused batch after batch rather than one
-	// allocation per entry. Only the writer's goroutine touches it.
-	encoded []byte
 	once    sync.Once
+
+	// xadd is the start of every command, boxed once.
+	xadd []any
 
 	written, dropped, failed atomic.Uint64
 	lastWarn                 atomic.Int64 // unix nanos of the last drop/failure warning
@@ -124,29 +121,42 @@ func NewWriter(rdb redis.UniversalClient, opts Options) *Writer {
 		rdb:     rdb,
 		opts:    opts,
 		log:     opts.Logger,
-		entries: make(chan *Entry, opts.Buffer),
+		entries: make(chan *record, opts.Buffer),
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
+		xadd:    []any{"xadd", opts.Stream},
 	}
+	if opts.MaxLen > 0 {
+		w.xadd = append(w.xadd, "maxlen", "~", opts.MaxLen)
+	}
+	w.xadd = append(w.xadd, "*")
 	go w.run()
 	return w
 }
 
-// Append queues an entry without ever blocking. It reports false when the
-// entry was dropped.
+// Append renders and queues an entry without ever blocking. It reports
+// false when the entry was dropped.
 func (w *Writer) Append(e Entry) bool {
-	if w.closing.Load() {
-		w.dropped.Add(1)
-		return false
+	// Rendering what cannot be queued would be wasted.
+	if w.closing.Load() || len(w.entries) == cap(w.entries) {
+		return w.drop()
 	}
+	r := w.render(&e)
 	select {
-	case w.entries <- &e:
+	case w.entries <- r:
 		return true
 	default:
-		n := w.dropped.Add(1)
-		w.warn("journal buffer full: entries dropped", "dropped_total", n)
-		return false
+		recycle(r)
+		return w.drop()
 	}
+}
+
+func (w *Writer) drop() bool {
+	n := w.dropped.Add(1)
+	if !w.closing.Load() {
+		w.warn("journal buffer full: entries dropped", "dropped_total", n)
+	}
+	return false
 }
 
 // Stats returns the counters so far.
@@ -173,7 +183,7 @@ func (w *Writer) Close(ctx context.Context) error {
 
 func (w *Writer) run() {
 	defer close(w.done)
-	batch := make([]*Entry, 0, w.opts.BatchSize)
+	batch := make([]*record, 0, w.opts.BatchSize)
 	linger := time.NewTimer(time.Hour)
 	linger.Stop()
 	for {
@@ -204,7 +214,8 @@ func (w *Writer) run() {
 func (w *Writer) dropBuffered() {
 	for {
 		select {
-		case <-w.entries:
+		case r := <-w.entries:
+			recycle(r)
 			w.dropped.Add(1)
 		default:
 			return
@@ -227,7 +238,7 @@ func (w *Writer) linger(t *time.Timer) {
 }
 
 // fill adds what is already waiting, up to a batch.
-func (w *Writer) fill(batch []*Entry) []*Entry {
+func (w *Writer) fill(batch []*record) []*record {
 	for len(batch) < w.opts.BatchSize {
 		select {
 		case e := <-w.entries:
@@ -250,22 +261,19 @@ func (w *Writer) pause() {
 }
 
 // flush writes a batch in one pipeline and reports whether Redis took it.
-func (w *Writer) flush(batch []*Entry) bool {
+// Either way, the batch's records go back to the pool.
+func (w *Writer) flush(batch []*record) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	// Once written, the batch's objects can go: the slots would keep them
-	// alive until reused.
-	defer clear(batch)
-	// The previous batch is in Redis: its encoded objects can go.
-	w.encoded = w.encoded[:0]
+	defer func() {
+		for i, r := range batch {
+			recycle(r)
+			batch[i] = nil
+		}
+	}()
 	pipe := w.rdb.Pipeline()
-	for i := range batch {
-		pipe.XAdd(ctx, &redis.XAddArgs{
-			Stream: w.opts.Stream,
-			MaxLen: w.opts.MaxLen,
-			Approx: true,
-			Values: w.values(batch[i]),
-		})
+	for _, r := range batch {
+		pipe.Do(ctx, r.args...)
 	}
 	_, err := pipe.Exec(ctx)
 	if err != nil {
@@ -288,77 +296,127 @@ func (w *Writer) warn(msg string, args ...any) {
 	w.log.Warn(msg, args...)
 }
 
-// values renders an entry as stream fields.
-func (w *Writer) values(e *Entry) []any {
-	v := make([]any, 0, 32)
-	v = append(v, fieldTime, e.Time.UTC().Format(time.RFC3339Nano), fieldKind, string(e.Kind))
+// render turns an entry into its XADD command: summary fields as plain
+// strings, and the Object redacted, its bodies cut, as protobuf.
+func (w *Writer) render(e *Entry) *record {
+	r := newRecord(w.xadd)
+	r.time = e.Time.UTC()
+	r.args = append(r.args, fieldTime, &r.time)
+	r.add(fieldKind, string(e.Kind))
 	if e.CorrelationID != "" {
-		v = append(v, fieldCorrelationID, e.CorrelationID)
+		r.add(fieldCorrelationID, e.CorrelationID)
 	}
 	if e.Duration > 0 {
-		v = append(v, fieldDurationUS, strconv.FormatInt(e.Duration.Microseconds(), 10))
+		r.durationUS = e.Duration.Microseconds()
+		r.args = append(r.args, fieldDurationUS, &r.durationUS)
 	}
 	switch e.Kind {
 	case KindDispatch:
-		v = w.dispatchValues(v, e.Object)
+		w.renderDispatch(r, e.Object)
 	case KindEvent:
-		v = w.eventValues(v, e)
+		w.renderEvent(r, e)
 	}
-	return v
+	return r
 }
 
-func (w *Writer) dispatchValues(v []any, o *coprocess.Object) []any {
+func (w *Writer) renderDispatch(r *record, o *coprocess.Object) {
 	req := o.GetRequest()
-	v = append(v,
-		fieldHookType, o.GetHookType().String(),
-		fieldHookName, o.GetHookName(),
-		fieldAPIID, o.GetSpec()["APIID"],
-		fieldOrgID, o.GetSpec()["OrgID"],
-		fieldMethod, req.GetMethod(),
-	)
+	r.add(fieldHookType, o.GetHookType().String())
+	r.add(fieldHookName, o.GetHookName())
+	r.add(fieldAPIID, o.GetSpec()["APIID"])
+	r.add(fieldOrgID, o.GetSpec()["OrgID"])
+	r.add(fieldMethod, req.GetMethod())
 	if o.GetResponse() != nil {
-		v = append(v, fieldStatus, strconv.Itoa(int(o.GetResponse().GetStatusCode())))
+		r.status = int64(o.GetResponse().GetStatusCode())
+		r.args = append(r.args, fieldStatus, &r.status)
 	}
-	v = append(v, fieldSession, SessionOf(o.GetSession()))
-	key := o.GetSession().GetKeyId()
+	r.add(fieldSession, SessionOf(o.GetSession()))
+	key, path := o.GetSession().GetKeyId(), req.GetRequestUri()
 	stored := redact.Options{MaxBody: w.opts.MaxBody}
-	var obj *coprocess.Object
-	path := req.GetRequestUri()
 	if w.opts.Redact {
 		key = redact.Fingerprint(key)
-		obj = redact.Object(o, stored)
-		if strings.Contains(path, "?") {
-			// What redact.RequestURI returns, already computed.
-			path = obj.GetRequest().GetRequestUri()
-		}
+		path = redact.RequestURI(o)
+		r.object = redact.AppendObject(r.object, o, stored)
 	} else {
-		obj = redact.Truncate(o, stored)
+		r.object = redact.AppendTruncated(r.object, o, stored)
 	}
-	v = append(v, fieldPath, path)
+	r.add(fieldPath, path)
 	if key != "" {
-		v = append(v, fieldKey, key)
+		r.add(fieldKey, key)
 	}
-	start := len(w.encoded)
-	enc := appendObject(w.encoded, obj)
-	// Should the buffer have grown, the objects already encoded stay in
-	// the old one, still referenced by their commands.
-	w.encoded = enc
-	return append(v, fieldObject, enc[start:len(enc):len(enc)])
+	r.args = append(r.args, fieldObject, r)
 }
 
-func (w *Writer) eventValues(v []any, e *Entry) []any {
+func (w *Writer) renderEvent(r *record, e *Entry) {
 	ev := e.Event
 	if w.opts.Redact {
 		ev = redact.Event(ev)
 	}
-	v = append(v, fieldEventType, e.EventType, fieldAPIID, e.APIID)
+	r.add(fieldEventType, e.EventType)
+	r.add(fieldAPIID, e.APIID)
 	b, err := json.Marshal(ev)
 	if err != nil {
 		w.log.Error("journal: encoding event", "error", err)
-		return v
+		return
 	}
-	return append(v, fieldEvent, string(b))
+	r.add(fieldEvent, string(b))
 }
+
+// record is an entry rendered as an XADD command. Every argument is a
+// constant or points into the record itself, so handing the command to
+// go-redis boxes nothing; records are pooled, their buffers reused.
+type record struct {
+	args       []any
+	strs       [maxStrs]string
+	nstrs      int
+	time       time.Time
+	durationUS int64
+	status     int64
+	// object is the encoded Object: the record is the encoding's
+	// encoding.BinaryMarshaler, which go-redis writes as is.
+	object []byte
+}
+
+// maxStrs is how many string fields an entry has at most.
+const maxStrs = 12
+
+// maxPooledObject keeps a huge object's buffer (bodies stored whole) out of
+// the pool.
+const maxPooledObject = 64 << 10
+
+var records = sync.Pool{New: func() any {
+	return &record{args: make([]any, 0, 48), object: make([]byte, 0, 4<<10)}
+}}
+
+func newRecord(xadd []any) *record {
+	r := records.Get().(*record)
+	r.args = append(r.args, xadd...)
+	return r
+}
+
+// recycle returns a record to the pool, holding nothing of its entry.
+func recycle(r *record) {
+	clear(r.args)
+	r.args = r.args[:0]
+	clear(r.strs[:r.nstrs])
+	r.nstrs = 0
+	r.object = r.object[:0]
+	if cap(r.object) > maxPooledObject {
+		r.object = nil
+	}
+	records.Put(r)
+}
+
+// add appends a string field. field is a constant, whose boxing costs
+// nothing; the value is boxed as a pointer into the record.
+func (r *record) add(field any, v string) {
+	r.strs[r.nstrs] = v
+	r.args = append(r.args, field, &r.strs[r.nstrs])
+	r.nstrs++
+}
+
+// MarshalBinary hands go-redis the encoded Object.
+func (r *record) MarshalBinary() ([]byte, error) { return r.object, nil }
 
 // SessionOf classifies the session a dispatch carried. The gateway sends an
 // all-zero session to keyless APIs, so "empty" means one that names no key,

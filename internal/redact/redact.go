@@ -31,8 +31,18 @@ func Fingerprint(secret string) string {
 	if secret == "" {
 		return ""
 	}
-	sum := sha256.Sum256([]byte(secret))
-	return fingerprintPrefix + hex.EncodeToString(sum[:6])
+	// Keys are short: hash them from the stack rather than a heap copy.
+	var in [128]byte
+	var sum [sha256.Size]byte
+	if len(secret) <= len(in) {
+		sum = sha256.Sum256(append(in[:0], secret...))
+	} else {
+		sum = sha256.Sum256([]byte(secret))
+	}
+	var fp [len(fingerprintPrefix) + 12]byte
+	copy(fp[:], fingerprintPrefix)
+	hex.Encode(fp[len(fingerprintPrefix):], sum[:6])
+	return string(fp[:])
 }
 
 // sensitiveHeaders are header names (lower case) that carry credentials.
@@ -475,38 +485,55 @@ const truncatedMark = "…[truncated]"
 // replaced whole rather than left half in clear.
 
 func (o Options) cutString(s string) string {
-	if o.MaxBody < 0 || len(s) <= o.MaxBody {
+	if o.fits(len(s)) {
 		return o.scrub(s)
 	}
+	return string(o.appendCutString(make([]byte, 0, o.MaxBody+len(truncatedMark)), s))
+}
+
+func (o Options) cutBytes(b []byte) []byte {
+	if o.fits(len(b)) {
+		return o.scrubBytes(b)
+	}
+	return o.appendCutBytes(make([]byte, 0, o.MaxBody+len(truncatedMark)), b)
+}
+
+// fits reports whether a body of n bytes is kept whole.
+func (o Options) fits(n int) bool {
+	return o.MaxBody < 0 || n <= o.MaxBody
+}
+
+// appendCutString appends s, which does not fit, cut to MaxBody and
+// scrubbed, then the truncation mark.
+func (o Options) appendCutString(b []byte, s string) []byte {
 	// Cut on a character boundary: proto3 strings must stay valid UTF-8,
 	// or the copy cannot be marshaled.
 	n := o.MaxBody
 	for i := 0; i < utf8.UTFMax-1 && n > 0 && !utf8.RuneStart(s[n]); i++ {
 		n--
 	}
-	var b strings.Builder
-	b.Grow(n + len(truncatedMark))
-	o.cutScrubbed(s, n, func(part string) { b.WriteString(part) })
-	b.WriteString(truncatedMark)
-	return b.String()
+	o.cutScrubbed(s, n, func(part string) { b = append(b, part...) })
+	return append(b, truncatedMark...)
 }
 
-func (o Options) cutBytes(b []byte) []byte {
-	if o.MaxBody < 0 || len(b) <= o.MaxBody {
-		if !o.holdsSecret(b) {
-			return b
-		}
-		return []byte(o.scrub(string(b)))
-	}
+// appendCutBytes appends v, which does not fit, cut to MaxBody and
+// scrubbed, then the truncation mark.
+func (o Options) appendCutBytes(b, v []byte) []byte {
 	n := o.MaxBody
-	if !o.holdsSecret(b[:min(len(b), n+o.longestSecret())]) {
-		out := make([]byte, 0, n+len(truncatedMark))
-		return append(append(out, b[:n]...), truncatedMark...)
+	window := v[:min(len(v), n+o.longestSecret())]
+	if !o.holdsSecret(window) {
+		return append(append(b, v[:n]...), truncatedMark...)
 	}
-	window := string(b[:min(len(b), n+o.longestSecret())])
-	out := make([]byte, 0, n+len(truncatedMark))
-	o.cutScrubbed(window, n, func(part string) { out = append(out, part...) })
-	return append(out, truncatedMark...)
+	o.cutScrubbed(string(window), n, func(part string) { b = append(b, part...) })
+	return append(b, truncatedMark...)
+}
+
+// scrubBytes is scrub for bytes: v itself when it holds no secret.
+func (o Options) scrubBytes(v []byte) []byte {
+	if !o.holdsSecret(v) {
+		return v
+	}
+	return o.appendScrubbed(nil, string(v))
 }
 
 // holdsSecret reports whether b contains a known secret.
@@ -556,13 +583,28 @@ func (o Options) cutScrubbed(s string, n int, emit func(string)) {
 	}
 }
 
-// scrub replaces every known secret in s by its fingerprint.
+// scrub replaces every known secret in s by its fingerprint, in one pass
+// from the left (at the same place, the longest secret wins): s itself,
+// without allocating, when it holds none.
 func (o Options) scrub(s string) string {
+	if !o.holdsSecretString(s) {
+		return s
+	}
+	return string(o.appendScrubbed(make([]byte, 0, len(s)+len(fingerprintPrefix)), s))
+}
+
+// appendScrubbed appends scrub(s).
+func (o Options) appendScrubbed(b []byte, s string) []byte {
+	o.cutScrubbed(s, len(s), func(part string) { b = append(b, part...) })
+	return b
+}
+
+// holdsSecretString reports whether s contains a known secret.
+func (o Options) holdsSecretString(s string) bool {
 	for i := range o.secrets {
-		sec := &o.secrets[i]
-		if len(s) >= len(sec.value) && strings.Contains(s, sec.value) {
-			s = strings.ReplaceAll(s, sec.value, sec.fp())
+		if v := o.secrets[i].value; len(s) >= len(v) && strings.Contains(s, v) {
+			return true
 		}
 	}
-	return s
+	return false
 }
