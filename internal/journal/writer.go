@@ -334,9 +334,9 @@ func (w *Writer) renderDispatch(r *record, o *coprocess.Object) {
 	key, path := o.GetSession().GetKeyId(), req.GetRequestUri()
 	stored := redact.Options{MaxBody: w.opts.MaxBody}
 	if w.opts.Redact {
-		key = redact.Fingerprint(key)
-		path = redact.RequestURI(o)
-		r.object = redact.AppendObject(r.object, o, stored)
+		red := redact.For(o, stored)
+		key, path = red.Fingerprint(key), red.RequestURI()
+		r.object = red.AppendObject(r.object)
 	} else {
 		r.object = redact.AppendTruncated(r.object, o, stored)
 	}

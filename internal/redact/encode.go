@@ -16,6 +16,7 @@ package redact
 
 import (
 	"math"
+	"strings"
 
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
@@ -28,12 +29,43 @@ import (
 // proto.Unmarshal reads the result back into a message equal to Object's
 // (the field order may differ from proto.Marshal's, which protobuf allows).
 func AppendObject(b []byte, o *coprocess.Object, opts Options) []byte {
-	if o == nil {
+	return For(o, opts).AppendObject(b)
+}
+
+// Redactor redacts what one Object carries, finding its secrets once for
+// all that is redacted after.
+type Redactor struct {
+	o    *coprocess.Object
+	opts Options
+}
+
+// For prepares the redaction of o's values.
+func For(o *coprocess.Object, opts Options) Redactor {
+	opts.secrets = collectSecrets(o)
+	return Redactor{o: o, opts: opts}
+}
+
+// AppendObject is AppendObject(b, o, opts).
+func (r Redactor) AppendObject(b []byte) []byte {
+	if r.o == nil {
 		return b
 	}
-	opts.secrets = collectSecrets(o)
-	e := encoder{opts: opts, redact: true}
-	return e.object(b, o)
+	e := encoder{opts: r.opts, redact: true}
+	return e.object(b, r.o)
+}
+
+// RequestURI is RequestURI(o).
+func (r Redactor) RequestURI() string {
+	uri := r.o.GetRequest().GetRequestUri()
+	if !strings.Contains(uri, "?") {
+		return uri
+	}
+	return r.opts.scrub(uri)
+}
+
+// Fingerprint is Fingerprint(v), computed once for the object's secrets.
+func (r Redactor) Fingerprint(v string) string {
+	return r.opts.fingerprint(v)
 }
 
 // AppendTruncated appends the encoding of Truncate(o, opts): bodies cut to

@@ -54,6 +54,13 @@ func checkCopies(t *testing.T, name string, o *coprocess.Object) {
 			t.Errorf("%s, MaxBody %d: AppendTruncated differs from Truncate\n got: %v\nwant: %v", name, maxBody, got, want)
 		}
 	}
+	r := For(o, Options{})
+	if got, want := r.RequestURI(), RequestURI(o); got != want {
+		t.Errorf("%s: Redactor.RequestURI = %q, want %q", name, got, want)
+	}
+	if key := o.GetSession().GetKeyId(); r.Fingerprint(key) != Fingerprint(key) {
+		t.Errorf("%s: Redactor.Fingerprint(%q) = %q, want %q", name, key, r.Fingerprint(key), Fingerprint(key))
+	}
 	if !proto.Equal(o, before) {
 		t.Fatalf("%s: the encoder changed its input", name)
 	}

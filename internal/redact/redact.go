@@ -305,7 +305,7 @@ func RequestURI(o *coprocess.Object) string {
 	if !strings.Contains(uri, "?") {
 		return uri
 	}
-	return Options{secrets: collectSecrets(o)}.scrub(uri)
+	return For(o, Options{}).RequestURI()
 }
 
 // Truncate cuts an object's bodies to opts.MaxBody without redacting
