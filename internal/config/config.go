@@ -50,6 +50,10 @@ const (
 	// EnvJournalMaxBody is how many bytes of each body the journal keeps;
 	// -1 keeps them whole (flag -journal-max-body-bytes).
 	EnvJournalMaxBody = "PLUGIN_JOURNAL_MAX_BODY_BYTES"
+	// EnvJournalLinger is how long journal entries may gather before they
+	// go to Redis in one round trip; 0 sends each at once (flag
+	// -journal-linger).
+	EnvJournalLinger = "PLUGIN_JOURNAL_LINGER"
 )
 
 // DefaultMaxMessageBytes fits a 16 MiB request body, which the gateway
@@ -71,15 +75,21 @@ type Config struct {
 	JournalMaxLen   int64
 	JournalBuffer   int
 	JournalMaxBody  int
+	JournalLinger   time.Duration
 }
 
 // JournalOptions are the journal writer's options this configuration
 // gives.
 func (c Config) JournalOptions(log *slog.Logger) journal.Options {
+	linger := c.JournalLinger
+	if linger == 0 {
+		linger = -1 // journal.Options: none
+	}
 	return journal.Options{
 		Stream:  c.JournalStream,
 		MaxLen:  c.JournalMaxLen,
 		Buffer:  c.JournalBuffer,
+		Linger:  linger,
 		Redact:  c.Redact,
 		MaxBody: c.JournalMaxBody,
 		Logger:  log,
@@ -105,6 +115,7 @@ func Load(args []string, getenv func(string) string, usageOut io.Writer) (Config
 	fs.StringVar(&c.JournalStream, "journal-stream", env.str(EnvJournalStream, journal.DefaultStream), "journal stream key ($"+EnvJournalStream+")")
 	fs.Int64Var(&c.JournalMaxLen, "journal-maxlen", int64(env.integer(EnvJournalMaxLen, 10000)), "approximate maximum stream length ($"+EnvJournalMaxLen+")")
 	fs.IntVar(&c.JournalBuffer, "journal-buffer", env.integer(EnvJournalBuffer, 10000), "entries buffered while Redis is slow ($"+EnvJournalBuffer+")")
+	fs.DurationVar(&c.JournalLinger, "journal-linger", env.duration(EnvJournalLinger, journal.DefaultLinger), "how long journal entries gather before one write to Redis; 0 for none ($"+EnvJournalLinger+")")
 	fs.IntVar(&c.JournalMaxBody, "journal-max-body-bytes", env.integer(EnvJournalMaxBody, 1024), "bytes of each body kept in the journal, -1 for all ($"+EnvJournalMaxBody+")")
 
 	if err := fs.Parse(args); err != nil {
@@ -126,6 +137,8 @@ func Load(args []string, getenv func(string) string, usageOut io.Writer) (Config
 		return c, errors.New("shutdown timeout must be positive")
 	case c.JournalMaxLen <= 0 || c.JournalBuffer <= 0:
 		return c, errors.New("journal maxlen and buffer must be positive")
+	case c.JournalLinger < 0:
+		return c, errors.New("journal linger must not be negative")
 	}
 	return c, nil
 }

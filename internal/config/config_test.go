@@ -33,6 +33,7 @@ func TestDefaults(t *testing.T) {
 		JournalMaxLen:     10000,
 		JournalBuffer:     10000,
 		JournalMaxBody:    1024,
+		JournalLinger:     journal.DefaultLinger,
 	}
 	if c != want {
 		t.Errorf("defaults = %+v\nwant %+v", c, want)
@@ -53,6 +54,7 @@ func TestPrecedence(t *testing.T) {
 		EnvJournalMaxLen:     "50",
 		EnvJournalBuffer:     "60",
 		EnvJournalMaxBody:    "-1",
+		EnvJournalLinger:     "0s",
 	}
 	tests := []struct {
 		name  string
@@ -62,17 +64,18 @@ func TestPrecedence(t *testing.T) {
 		{"environment over defaults", nil, func(c Config) bool {
 			return c == Config{ListenAddr: "127.0.0.1:6000", LogLevel: slog.LevelDebug, Redact: false, CorrelationHeader: "X-Corr",
 				MaxRecvBytes: 1000, MaxSendBytes: 2000, ShutdownTimeout: 3 * time.Second, JournalRedisURL: "redis://env:6379/1",
-				JournalStream: "env:stream", JournalMaxLen: 50, JournalBuffer: 60, JournalMaxBody: -1}
+				JournalStream: "env:stream", JournalMaxLen: 50, JournalBuffer: 60, JournalMaxBody: -1, JournalLinger: 0}
 		}},
 		{"flags over environment", []string{
 			"-listen", ":7000", "-log-level", "warn", "-redact=true", "-correlation-header", "X-Flag",
 			"-max-recv-bytes", "10", "-max-send-bytes", "20", "-shutdown-timeout", "1m",
 			"-journal-redis-url", "redis://flag:6379/2", "-journal-stream", "flag:stream",
 			"-journal-maxlen", "5", "-journal-buffer", "6", "-journal-max-body-bytes", "7",
+			"-journal-linger", "5ms",
 		}, func(c Config) bool {
 			return c == Config{ListenAddr: ":7000", LogLevel: slog.LevelWarn, Redact: true, CorrelationHeader: "X-Flag",
 				MaxRecvBytes: 10, MaxSendBytes: 20, ShutdownTimeout: time.Minute, JournalRedisURL: "redis://flag:6379/2",
-				JournalStream: "flag:stream", JournalMaxLen: 5, JournalBuffer: 6, JournalMaxBody: 7}
+				JournalStream: "flag:stream", JournalMaxLen: 5, JournalBuffer: 6, JournalMaxBody: 7, JournalLinger: 5 * time.Millisecond}
 		}},
 		{"one flag, the rest from the environment", []string{"-redact"}, func(c Config) bool {
 			return c.Redact && c.ListenAddr == "127.0.0.1:6000" && c.JournalMaxBody == -1
@@ -112,6 +115,7 @@ func TestErrors(t *testing.T) {
 		{"zero size", []string{"-max-recv-bytes", "0"}, nil, []string{"must be positive"}},
 		{"zero timeout", nil, map[string]string{EnvShutdownTimeout: "0s"}, []string{"shutdown timeout"}},
 		{"zero buffer", []string{"-journal-buffer", "0"}, nil, []string{"journal maxlen and buffer"}},
+		{"negative linger", []string{"-journal-linger", "-1ms"}, nil, []string{"journal linger"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -138,6 +142,16 @@ func TestHelpListsVariables(t *testing.T) {
 	for _, v := range []string{EnvListenAddr, EnvRedact, EnvJournalRedisURL, EnvJournalMaxBody} {
 		if !strings.Contains(usage.String(), "$"+v) {
 			t.Errorf("usage does not mention $%s", v)
+		}
+	}
+}
+
+// TestJournalOptions: a zero linger means none, which journal.Options
+// spells as negative (its zero is the default).
+func TestJournalOptions(t *testing.T) {
+	for linger, want := range map[time.Duration]time.Duration{0: -1, journal.DefaultLinger: journal.DefaultLinger, time.Millisecond: time.Millisecond} {
+		if got := (Config{JournalLinger: linger}).JournalOptions(nil).Linger; got != want {
+			t.Errorf("JournalLinger %v: Options.Linger = %v, want %v", linger, got, want)
 		}
 	}
 }
