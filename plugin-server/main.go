@@ -28,6 +28,7 @@ import (
 	"github.com/tyk-lab/grpc-plugin-lab/internal/dispatcher"
 	"github.com/tyk-lab/grpc-plugin-lab/internal/grpcserver"
 	"github.com/tyk-lab/grpc-plugin-lab/internal/journal"
+	"github.com/tyk-lab/grpc-plugin-lab/internal/logwriter"
 )
 
 func main() {
@@ -62,7 +63,7 @@ func serveMain(ctx context.Context, args []string, getenv func(string) string, s
 	if err != nil {
 		return err
 	}
-	out := newBufferedLog(stderr)
+	out := logwriter.New(stderr)
 	defer out.Close()
 	log := slog.New(slog.NewJSONHandler(out, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	lis, err := net.Listen("tcp", cfg.ListenAddr)

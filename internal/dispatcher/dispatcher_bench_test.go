@@ -38,6 +38,7 @@ import (
 	"github.com/tyk-lab/grpc-plugin-lab/internal/config"
 	"github.com/tyk-lab/grpc-plugin-lab/internal/dispatcher"
 	"github.com/tyk-lab/grpc-plugin-lab/internal/journal"
+	"github.com/tyk-lab/grpc-plugin-lab/internal/logwriter"
 	"github.com/tyk-lab/grpc-plugin-lab/internal/testredis"
 	"github.com/tyk-lab/grpc-plugin-lab/internal/testserver"
 )
@@ -102,7 +103,10 @@ func benchLab(b *testing.B, withLog, withJournal bool) (*dispatcher.Server, *ben
 			b.Fatal(err)
 		}
 		b.Cleanup(func() { f.Close() })
-		log = slog.New(slog.NewJSONHandler(f, &slog.HandlerOptions{Level: cfg.LogLevel}))
+		// Buffered, as plugin-server writes it.
+		out := logwriter.New(f)
+		b.Cleanup(out.Close)
+		log = slog.New(slog.NewJSONHandler(out, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	}
 	opts := dispatcher.Options{
 		Logger:            log,

@@ -1,8 +1,8 @@
-// The plugin server's log goes through a buffer flushed every few
+// Package logwriter buffers the plugin server's log and flushes it every few
 // milliseconds: one write per dispatch into a pipe (Docker's log driver) is
 // the largest per-call cost left on the gateway's request path, and lines
 // reaching the log 20 ms later change nothing for a reader.
-package main
+package logwriter
 
 import (
 	"bufio"
@@ -11,20 +11,22 @@ import (
 	"time"
 )
 
-// logFlushInterval bounds how late a log line may be written.
-const logFlushInterval = 20 * time.Millisecond
+// FlushInterval bounds how late a log line may be written.
+const FlushInterval = 20 * time.Millisecond
 
-// bufferedLog is an io.Writer that batches writes to w and flushes them
-// every logFlushInterval and on Close.
-type bufferedLog struct {
+// Writer is an io.Writer that batches writes to another and flushes them
+// every FlushInterval and on Close. A crash loses at most the last
+// FlushInterval of lines.
+type Writer struct {
 	mu   sync.Mutex
 	buf  *bufio.Writer
 	stop chan struct{}
 	done chan struct{}
 }
 
-func newBufferedLog(w io.Writer) *bufferedLog {
-	l := &bufferedLog{
+// New starts a Writer to w; Close stops it.
+func New(w io.Writer) *Writer {
+	l := &Writer{
 		buf:  bufio.NewWriterSize(w, 64<<10),
 		stop: make(chan struct{}),
 		done: make(chan struct{}),
@@ -33,21 +35,21 @@ func newBufferedLog(w io.Writer) *bufferedLog {
 	return l
 }
 
-func (l *bufferedLog) Write(p []byte) (int, error) {
+func (l *Writer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.buf.Write(p)
 }
 
-func (l *bufferedLog) flush() {
+func (l *Writer) flush() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	_ = l.buf.Flush()
 }
 
-func (l *bufferedLog) flushLoop() {
+func (l *Writer) flushLoop() {
 	defer close(l.done)
-	t := time.NewTicker(logFlushInterval)
+	t := time.NewTicker(FlushInterval)
 	defer t.Stop()
 	for {
 		select {
@@ -61,7 +63,7 @@ func (l *bufferedLog) flushLoop() {
 }
 
 // Close writes what is buffered and stops the flusher.
-func (l *bufferedLog) Close() {
+func (l *Writer) Close() {
 	close(l.stop)
 	<-l.done
 }

@@ -1,6 +1,6 @@
 // Tests that buffered log lines reach the output within the flush interval
 // and all of them on Close.
-package main
+package logwriter
 
 import (
 	"strings"
@@ -10,16 +10,16 @@ import (
 	"github.com/tyk-lab/grpc-plugin-lab/internal/testserver"
 )
 
-func TestBufferedLogFlushes(t *testing.T) {
+func TestFlushes(t *testing.T) {
 	var out testserver.Log
-	l := newBufferedLog(&out)
+	l := New(&out)
 	l.Write([]byte("first\n"))
 	deadline := time.Now().Add(2 * time.Second)
 	for !strings.Contains(out.String(), "first") {
 		if time.Now().After(deadline) {
 			t.Fatal("a log line was not flushed within 2s")
 		}
-		time.Sleep(logFlushInterval / 4)
+		time.Sleep(FlushInterval / 4)
 	}
 	l.Write([]byte("last\n"))
 	l.Close()
