@@ -1,16 +1,19 @@
 // Package journal appends every dispatch and event the plugin server handles
 // to a Redis Stream, so that tests and people can see what the gateway sent.
 //
-// Each stream entry is a flat record: summary fields as plain strings (easy
-// to read with redis-cli), plus the redacted Object as protobuf binary, which
-// is far cheaper to produce than JSON (see BENCHMARKS.md). Read records back
-// with Decode, or with `plugin-server journal`.
+// Each stream entry has two fields: "meta", the summary as one JSON object
+// (readable with redis-cli: time, kind, hook type and name, API, method,
+// path, status, session, redacted key, correlation id, duration), and
+// "object", the redacted Object as protobuf, or "event", an event's redacted
+// payload as JSON. Two fields rather than one per summary item: Redis parses
+// and stores each argument of XADD on its own, and every dispatch pays for
+// them (see BENCHMARKS.md). Read records back with Decode, or with
+// `plugin-server journal`.
 package journal
 
 import (
 	"encoding/json"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -39,23 +42,29 @@ const (
 
 // Stream field names.
 const (
-	fieldTime          = "time"
-	fieldKind          = "kind"
-	fieldHookType      = "hook_type"
-	fieldHookName      = "hook_name"
-	fieldAPIID         = "api_id"
-	fieldOrgID         = "org_id"
-	fieldMethod        = "method"
-	fieldPath          = "path"
-	fieldStatus        = "status"
-	fieldCorrelationID = "correlation_id"
-	fieldSession       = "session"
-	fieldKey           = "key"
-	fieldDurationUS    = "duration_us"
-	fieldObject        = "object"
-	fieldEventType     = "event_type"
-	fieldEvent         = "event"
+	fieldMeta   = "meta"
+	fieldObject = "object"
+	fieldEvent  = "event"
 )
+
+// meta is the "meta" field's JSON: the writer appends it by hand (render.go)
+// with these names.
+type meta struct {
+	Time          time.Time `json:"time"`
+	Kind          Kind      `json:"kind"`
+	HookType      string    `json:"hook_type"`
+	HookName      string    `json:"hook_name"`
+	APIID         string    `json:"api_id"`
+	OrgID         string    `json:"org_id"`
+	Method        string    `json:"method"`
+	Path          string    `json:"path"`
+	Status        int       `json:"status"`
+	Session       string    `json:"session"`
+	Key           string    `json:"key"`
+	CorrelationID string    `json:"correlation_id"`
+	DurationUS    int64     `json:"duration_us"`
+	EventType     string    `json:"event_type"`
+}
 
 // Record is one journal entry as read back from the stream.
 type Record struct {
@@ -81,41 +90,20 @@ type Record struct {
 
 // Decode turns a stream entry into a Record.
 func Decode(m redis.XMessage) (Record, error) {
-	str := func(k string) string {
-		s, _ := m.Values[k].(string)
-		return s
+	r := Record{ID: m.ID}
+	raw, _ := m.Values[fieldMeta].(string)
+	if raw == "" {
+		return r, fmt.Errorf("journal entry %s: no %s field: not written by this journal", m.ID, fieldMeta)
 	}
-	r := Record{
-		ID:            m.ID,
-		Kind:          Kind(str(fieldKind)),
-		HookType:      str(fieldHookType),
-		HookName:      str(fieldHookName),
-		APIID:         str(fieldAPIID),
-		OrgID:         str(fieldOrgID),
-		Method:        str(fieldMethod),
-		Path:          str(fieldPath),
-		CorrelationID: str(fieldCorrelationID),
-		Session:       str(fieldSession),
-		Key:           str(fieldKey),
-		EventType:     str(fieldEventType),
+	var md meta
+	if err := json.Unmarshal([]byte(raw), &md); err != nil {
+		return r, fmt.Errorf("journal entry %s: %s: %w", m.ID, fieldMeta, err)
 	}
-	var err error
-	if r.Time, err = time.Parse(time.RFC3339Nano, str(fieldTime)); err != nil {
-		return r, fmt.Errorf("journal entry %s: time: %w", m.ID, err)
-	}
-	if s := str(fieldStatus); s != "" {
-		if r.Status, err = strconv.Atoi(s); err != nil {
-			return r, fmt.Errorf("journal entry %s: status: %w", m.ID, err)
-		}
-	}
-	if s := str(fieldDurationUS); s != "" {
-		us, err := strconv.ParseInt(s, 10, 64)
-		if err != nil {
-			return r, fmt.Errorf("journal entry %s: duration: %w", m.ID, err)
-		}
-		r.Duration = time.Duration(us) * time.Microsecond
-	}
-	if s := str(fieldEvent); s != "" {
+	r.Time, r.Kind, r.HookType, r.HookName = md.Time, md.Kind, md.HookType, md.HookName
+	r.APIID, r.OrgID, r.Method, r.Path, r.Status = md.APIID, md.OrgID, md.Method, md.Path, md.Status
+	r.Session, r.Key, r.CorrelationID, r.EventType = md.Session, md.Key, md.CorrelationID, md.EventType
+	r.Duration = time.Duration(md.DurationUS) * time.Microsecond
+	if s, _ := m.Values[fieldEvent].(string); s != "" {
 		r.Event = json.RawMessage(s)
 	}
 	if s, ok := m.Values[fieldObject].(string); ok {

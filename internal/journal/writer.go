@@ -2,7 +2,6 @@ package journal
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -11,7 +10,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tyk-lab/grpc-plugin-lab/coprocess"
-	"github.com/tyk-lab/grpc-plugin-lab/internal/redact"
 )
 
 // Entry is what the plugin server hands over for one call. Append renders
@@ -295,128 +293,6 @@ func (w *Writer) warn(msg string, args ...any) {
 	}
 	w.log.Warn(msg, args...)
 }
-
-// render turns an entry into its XADD command: summary fields as plain
-// strings, and the Object redacted, its bodies cut, as protobuf.
-func (w *Writer) render(e *Entry) *record {
-	r := newRecord(w.xadd)
-	r.time = e.Time.UTC()
-	r.args = append(r.args, fieldTime, &r.time)
-	r.add(fieldKind, string(e.Kind))
-	if e.CorrelationID != "" {
-		r.add(fieldCorrelationID, e.CorrelationID)
-	}
-	if e.Duration > 0 {
-		r.durationUS = e.Duration.Microseconds()
-		r.args = append(r.args, fieldDurationUS, &r.durationUS)
-	}
-	switch e.Kind {
-	case KindDispatch:
-		w.renderDispatch(r, e.Object)
-	case KindEvent:
-		w.renderEvent(r, e)
-	}
-	return r
-}
-
-func (w *Writer) renderDispatch(r *record, o *coprocess.Object) {
-	req := o.GetRequest()
-	r.add(fieldHookType, o.GetHookType().String())
-	r.add(fieldHookName, o.GetHookName())
-	r.add(fieldAPIID, o.GetSpec()["APIID"])
-	r.add(fieldOrgID, o.GetSpec()["OrgID"])
-	r.add(fieldMethod, req.GetMethod())
-	if o.GetResponse() != nil {
-		r.status = int64(o.GetResponse().GetStatusCode())
-		r.args = append(r.args, fieldStatus, &r.status)
-	}
-	r.add(fieldSession, SessionOf(o.GetSession()))
-	key, path := o.GetSession().GetKeyId(), req.GetRequestUri()
-	stored := redact.Options{MaxBody: w.opts.MaxBody}
-	if w.opts.Redact {
-		red := redact.For(o, stored)
-		key, path = red.Fingerprint(key), red.RequestURI()
-		r.object = red.AppendObject(r.object)
-	} else {
-		r.object = redact.AppendTruncated(r.object, o, stored)
-	}
-	r.add(fieldPath, path)
-	if key != "" {
-		r.add(fieldKey, key)
-	}
-	r.args = append(r.args, fieldObject, r)
-}
-
-func (w *Writer) renderEvent(r *record, e *Entry) {
-	ev := e.Event
-	if w.opts.Redact {
-		ev = redact.Event(ev)
-	}
-	r.add(fieldEventType, e.EventType)
-	r.add(fieldAPIID, e.APIID)
-	b, err := json.Marshal(ev)
-	if err != nil {
-		w.log.Error("journal: encoding event", "error", err)
-		return
-	}
-	r.add(fieldEvent, string(b))
-}
-
-// record is an entry rendered as an XADD command. Every argument is a
-// constant or points into the record itself, so handing the command to
-// go-redis boxes nothing; records are pooled, their buffers reused.
-type record struct {
-	args       []any
-	strs       [maxStrs]string
-	nstrs      int
-	time       time.Time
-	durationUS int64
-	status     int64
-	// object is the encoded Object: the record is the encoding's
-	// encoding.BinaryMarshaler, which go-redis writes as is.
-	object []byte
-}
-
-// maxStrs is how many string fields an entry has at most.
-const maxStrs = 12
-
-// maxPooledObject keeps a huge object's buffer (bodies stored whole) out of
-// the pool.
-const maxPooledObject = 64 << 10
-
-var records = sync.Pool{New: func() any {
-	return &record{args: make([]any, 0, 48), object: make([]byte, 0, 4<<10)}
-}}
-
-func newRecord(xadd []any) *record {
-	r := records.Get().(*record)
-	r.args = append(r.args, xadd...)
-	return r
-}
-
-// recycle returns a record to the pool, holding nothing of its entry.
-func recycle(r *record) {
-	clear(r.args)
-	r.args = r.args[:0]
-	clear(r.strs[:r.nstrs])
-	r.nstrs = 0
-	r.object = r.object[:0]
-	if cap(r.object) > maxPooledObject {
-		r.object = nil
-	}
-	records.Put(r)
-}
-
-// add appends a string field. field is a constant, whose boxing costs
-// nothing; the value is boxed as a pointer into the record.
-func (r *record) add(field any, v string) {
-	r.strs[r.nstrs] = v
-	r.args = append(r.args, field, &r.strs[r.nstrs])
-	r.nstrs++
-}
-
-// MarshalBinary hands go-redis the encoded Object.
-func (r *record) MarshalBinary() ([]byte, error) { return r.object, nil }
 
 // SessionOf classifies the session a dispatch carried. The gateway sends an
 // all-zero session to keyless APIs, so "empty" means one that names no key,

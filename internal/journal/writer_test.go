@@ -341,12 +341,13 @@ func TestDecode(t *testing.T) {
 		values  map[string]any
 		wantErr string
 	}{
-		{"minimal", map[string]any{"time": now, "kind": "dispatch"}, ""},
-		{"full", map[string]any{"time": now, "kind": "dispatch", "status": "200", "duration_us": "7", "object": string(obj)}, ""},
-		{"bad time", map[string]any{"time": "yesterday", "kind": "dispatch"}, "time"},
-		{"bad status", map[string]any{"time": now, "status": "OK"}, "status"},
-		{"bad duration", map[string]any{"time": now, "duration_us": "1s"}, "duration"},
-		{"bad object", map[string]any{"time": now, "object": "\xff\xff"}, "object"},
+		{"minimal", map[string]any{"meta": `{"time":"` + now + `","kind":"dispatch"}`}, ""},
+		{"full", map[string]any{"meta": `{"time":"` + now + `","kind":"dispatch","status":200,"duration_us":7}`, "object": string(obj)}, ""},
+		{"no meta", map[string]any{"time": now, "kind": "dispatch"}, "no meta field"},
+		{"bad meta", map[string]any{"meta": `{"time":`}, "meta"},
+		{"bad time", map[string]any{"meta": `{"time":"yesterday","kind":"dispatch"}`}, "time"},
+		{"bad status", map[string]any{"meta": `{"time":"` + now + `","status":"OK"}`}, "status"},
+		{"bad object", map[string]any{"meta": `{"time":"` + now + `"}`, "object": "\xff\xff"}, "object"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -364,6 +365,42 @@ func TestDecode(t *testing.T) {
 				t.Errorf("record = %+v", rec)
 			}
 		})
+	}
+}
+
+// TestMetaEscaping: summary values come from clients; whatever they hold,
+// the meta field stays valid JSON and reads back as sent (invalid UTF-8
+// replaced).
+func TestMetaEscaping(t *testing.T) {
+	srv := testredis.Start(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer rdb.Close()
+	w := journal.NewWriter(rdb, journal.Options{Linger: -1, Redact: true, MaxBody: 10})
+	// An Object's strings are valid UTF-8 (gRPC refuses others): the
+	// correlation id alone is also tried with invalid UTF-8.
+	paths := []string{`/plain?a=b`, `/q"uote\back`, "/ctl\x00\n\t", "/é<>&", "/bad\xff"}
+	for _, p := range paths {
+		w.Append(journal.Entry{Time: time.Now(), Kind: journal.KindDispatch, CorrelationID: p,
+			Object: &coprocess.Object{Request: &coprocess.MiniRequestObject{RequestUri: strings.ToValidUTF8(p, "?"), Method: "GET"}}})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := w.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := rdb.XRange(ctx, journal.DefaultStream, "-", "+").Result()
+	if err != nil || len(msgs) != len(paths) {
+		t.Fatalf("XRANGE: %d entries, %v", len(msgs), err)
+	}
+	for i, m := range msgs {
+		rec, err := journal.Decode(m)
+		if err != nil {
+			t.Fatalf("%q: %v (meta %q)", paths[i], err, m.Values["meta"])
+		}
+		want := strings.ToValidUTF8(paths[i], "\uFFFD")
+		if rec.Path != strings.ToValidUTF8(paths[i], "?") || rec.CorrelationID != want || rec.Method != "GET" {
+			t.Errorf("path %q came back as %q, correlation id %q", paths[i], rec.Path, rec.CorrelationID)
+		}
 	}
 }
 
