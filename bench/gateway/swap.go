@@ -72,7 +72,7 @@ func (m *meter) withBareEcho(ctx context.Context) (map[string][]round, error) {
 	if err := waitClassic(ctx, m); err != nil {
 		return nil, fmt.Errorf("the gateway did not reach the bare echo: %w", err)
 	}
-	return m.phase(ctx, "bare", container{ID: strings.TrimSpace(id), Name: bareContainer})
+	return m.phase(ctx, "bare", container{ID: strings.TrimSpace(id), Name: bareContainer}, m.opts.rounds)
 }
 
 // waitClassic waits until /classic/ answers 200 a few times in a row: the
