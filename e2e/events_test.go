@@ -11,8 +11,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tyk-lab/grpc-plugin-lab/internal/journal"
-	"github.com/tyk-lab/grpc-plugin-lab/internal/redact"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/journal"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/redact"
 )
 
 func TestBadKeyFiresAuthFailureEvent(t *testing.T) {

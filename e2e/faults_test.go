@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tyk-lab/grpc-plugin-lab/internal/journal"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/journal"
 )
 
 // recoveryLimit bounds how long the gateway may take to use the plugin

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tyk-lab/grpc-plugin-lab/internal/journal"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/journal"
 )
 
 const (

@@ -17,7 +17,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/tyk-lab/grpc-plugin-lab/internal/journal"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/journal"
 )
 
 func TestJournalHoldsNoRawKey(t *testing.T) {

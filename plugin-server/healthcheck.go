@@ -14,7 +14,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
-	"github.com/tyk-lab/grpc-plugin-lab/internal/config"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/config"
 )
 
 func healthcheck(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {

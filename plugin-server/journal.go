@@ -15,8 +15,8 @@ import (
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/protobuf/encoding/protojson"
 
-	"github.com/tyk-lab/grpc-plugin-lab/internal/config"
-	"github.com/tyk-lab/grpc-plugin-lab/internal/journal"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/config"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/journal"
 )
 
 func printJournal(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {

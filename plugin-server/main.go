@@ -24,11 +24,11 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/tyk-lab/grpc-plugin-lab/internal/config"
-	"github.com/tyk-lab/grpc-plugin-lab/internal/dispatcher"
-	"github.com/tyk-lab/grpc-plugin-lab/internal/grpcserver"
-	"github.com/tyk-lab/grpc-plugin-lab/internal/journal"
-	"github.com/tyk-lab/grpc-plugin-lab/internal/logwriter"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/config"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/dispatcher"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/grpcserver"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/journal"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/logwriter"
 )
 
 func main() {

@@ -19,11 +19,11 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/tyk-lab/grpc-plugin-lab/coprocess"
-	"github.com/tyk-lab/grpc-plugin-lab/internal/captures"
-	"github.com/tyk-lab/grpc-plugin-lab/internal/config"
-	"github.com/tyk-lab/grpc-plugin-lab/internal/redact"
-	"github.com/tyk-lab/grpc-plugin-lab/internal/testredis"
-	"github.com/tyk-lab/grpc-plugin-lab/internal/testserver"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/captures"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/config"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/redact"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/redistest"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/grpctest"
 )
 
 func getenv(vars map[string]string) func(string) string {
@@ -32,7 +32,7 @@ func getenv(vars map[string]string) func(string) string {
 
 // startServe runs serve() with the configuration vars and args give, on a
 // loopback port.
-func startServe(t *testing.T, vars map[string]string, log *slog.Logger, args ...string) *testserver.Server {
+func startServe(t *testing.T, vars map[string]string, log *slog.Logger, args ...string) *grpctest.Server {
 	t.Helper()
 	cfg, err := config.Load(args, getenv(vars), io.Discard)
 	if err != nil {
@@ -45,7 +45,7 @@ func startServe(t *testing.T, vars map[string]string, log *slog.Logger, args ...
 	if err != nil {
 		t.Fatal(err)
 	}
-	return testserver.Serve(t, lis, func(ctx context.Context, lis net.Listener) error {
+	return grpctest.Serve(t, lis, func(ctx context.Context, lis net.Listener) error {
 		return serve(ctx, cfg, lis, log)
 	})
 }
@@ -54,7 +54,7 @@ func startServe(t *testing.T, vars map[string]string, log *slog.Logger, args ...
 func runCmd(t *testing.T, vars map[string]string, args ...string) (int, string, string) {
 	t.Helper()
 	var stdout, stderr strings.Builder
-	code := run(testserver.Context(t, 30*time.Second), args, getenv(vars), &stdout, &stderr)
+	code := run(grpctest.Context(t, 30*time.Second), args, getenv(vars), &stdout, &stderr)
 	return code, stdout.String(), stderr.String()
 }
 
@@ -122,7 +122,7 @@ func TestLocalAddr(t *testing.T) {
 // TestRunServes starts the real command line (flags and environment) and
 // stops it as SIGTERM would.
 func TestRunServes(t *testing.T) {
-	log := &testserver.Log{}
+	log := &grpctest.Log{}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan int, 1)
@@ -130,7 +130,7 @@ func TestRunServes(t *testing.T) {
 		done <- run(ctx, []string{"-listen", "127.0.0.1:0"}, getenv(map[string]string{config.EnvLogLevel: "debug"}), io.Discard, log)
 	}()
 	var addr string
-	testserver.Eventually(t, 10*time.Second, func() bool {
+	grpctest.Eventually(t, 10*time.Second, func() bool {
 		for _, l := range log.Lines() {
 			var rec struct{ Msg, Addr string }
 			if json.Unmarshal([]byte(l), &rec) == nil && rec.Msg == "plugin server listening" {
@@ -141,9 +141,9 @@ func TestRunServes(t *testing.T) {
 		return false
 	}, "server never logged its address:\n%s", log.String())
 
-	c := coprocess.NewDispatcherClient(testserver.Dial(t, addr))
+	c := coprocess.NewDispatcherClient(grpctest.Dial(t, addr))
 	o := captures.MustFind(t, captures.Hook(coprocess.HookType_PostKeyAuth, true))
-	got, err := c.Dispatch(testserver.Context(t, 10*time.Second), o)
+	got, err := c.Dispatch(grpctest.Context(t, 10*time.Second), o)
 	if err != nil || !proto.Equal(got, o) {
 		t.Fatalf("Dispatch: %v", err)
 	}
@@ -229,26 +229,26 @@ func parseLines(t *testing.T, out string) []printed {
 // journal must be flushed by then), and reads it back with the journal
 // subcommand.
 func TestJournalEndToEnd(t *testing.T) {
-	r := testredis.Start(t)
+	r := redistest.Start(t)
 	vars := map[string]string{
 		config.EnvJournalRedisURL:   r.URL,
 		config.EnvJournalStream:     "e2e:journal",
 		config.EnvCorrelationHeader: "X-Corr",
 	}
-	log, logs := testserver.NewLog(slog.LevelInfo)
+	log, logs := grpctest.NewLog(slog.LevelInfo)
 	s := startServe(t, vars, log)
 
 	objs := captures.MustDispatches(t)
 	for i, o := range objs {
 		o = proto.Clone(o).(*coprocess.Object)
 		o.GetRequest().GetHeaders()["X-Corr"] = fmt.Sprint("corr-", i)
-		if _, err := s.Client.Dispatch(testserver.Context(t, 10*time.Second), o); err != nil {
+		if _, err := s.Client.Dispatch(grpctest.Context(t, 10*time.Second), o); err != nil {
 			t.Fatal(err)
 		}
 	}
 	events := captures.MustEvents(t)
 	for _, p := range events {
-		if _, err := s.Client.DispatchEvent(testserver.Context(t, 10*time.Second), &coprocess.Event{Payload: string(p)}); err != nil {
+		if _, err := s.Client.DispatchEvent(grpctest.Context(t, 10*time.Second), &coprocess.Event{Payload: string(p)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -338,10 +338,10 @@ func TestJournalEndToEnd(t *testing.T) {
 }
 
 func TestRedactionOffIsLoud(t *testing.T) {
-	log, logs := testserver.NewLog(slog.LevelInfo)
+	log, logs := grpctest.NewLog(slog.LevelInfo)
 	s := startServe(t, map[string]string{config.EnvRedact: "false"}, log)
 	o := captures.MustFind(t, captures.Hook(coprocess.HookType_PostKeyAuth, true))
-	if _, err := s.Client.Dispatch(testserver.Context(t, 10*time.Second), o); err != nil {
+	if _, err := s.Client.Dispatch(grpctest.Context(t, 10*time.Second), o); err != nil {
 		t.Fatal(err)
 	}
 	out := logs.String()
@@ -356,20 +356,20 @@ func TestRedactionOffIsLoud(t *testing.T) {
 // TestJournalFollow: -f prints records as they come, and stops promptly
 // when interrupted.
 func TestJournalFollow(t *testing.T) {
-	r := testredis.Start(t)
+	r := redistest.Start(t)
 	vars := map[string]string{config.EnvJournalRedisURL: r.URL, config.EnvJournalStream: "follow:journal"}
 	s := startServe(t, vars, nil)
 
-	out := &testserver.Log{} // any concurrency-safe writer
+	out := &grpctest.Log{} // any concurrency-safe writer
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan int, 1)
 	go func() { done <- run(ctx, []string{"journal", "-f"}, getenv(vars), out, io.Discard) }()
 
 	o := captures.MustFind(t, captures.Hook(coprocess.HookType_Pre, false))
-	testserver.Eventually(t, 10*time.Second, func() bool {
+	grpctest.Eventually(t, 10*time.Second, func() bool {
 		// Dispatch until one shows: -f may start after the first.
-		if _, err := s.Client.Dispatch(testserver.Context(t, 5*time.Second), o); err != nil {
+		if _, err := s.Client.Dispatch(grpctest.Context(t, 5*time.Second), o); err != nil {
 			t.Fatal(err)
 		}
 		return strings.Contains(out.String(), `"hook_type":"Pre"`)

@@ -1,0 +1,437 @@
+// Tests the journal Writer against a real Redis (internal/testredis): what
+// it stores and how it decodes, the stream bound, bodies cut on a character
+// boundary, redaction on and off, and the failure modes — a full buffer
+// drops without blocking, a Redis that is down costs counted entries, and
+// every entry handed over is accounted for after Close.
+package journal_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/redis/go-redis/v9"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/tyk-lab/grpc-plugin-lab/coprocess"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/captures"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/journal"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/redact"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/redistest"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/grpctest"
+)
+
+const stream = "test:journal"
+
+// writerClient connects like the plugin server does (short timeouts, one
+// retry), but without dial retries so that a Redis that is down fails fast.
+func writerClient(t *testing.T, addr string) *redis.Client {
+	t.Helper()
+	c := redis.NewClient(&redis.Options{
+		Addr:          addr,
+		DialTimeout:   time.Second,
+		ReadTimeout:   10 * time.Second, // outlasts CLIENT PAUSE below
+		WriteTimeout:  2 * time.Second,
+		MaxRetries:    -1,
+		DialerRetries: 1,
+	})
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+func newWriter(t *testing.T, rdb redis.UniversalClient, opts journal.Options) *journal.Writer {
+	t.Helper()
+	if opts.Stream == "" {
+		opts.Stream = stream
+	}
+	if opts.MaxLen == 0 {
+		opts.MaxLen = 100000
+	}
+	w := journal.NewWriter(rdb, opts)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = w.Close(ctx)
+	})
+	return w
+}
+
+func closeWriter(t *testing.T, w *journal.Writer) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := w.Close(ctx); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+}
+
+func dispatchEntry(o *coprocess.Object, corr string) journal.Entry {
+	return journal.Entry{Time: time.Now(), Kind: journal.KindDispatch, Object: o, CorrelationID: corr, Duration: 42 * time.Microsecond}
+}
+
+func readAll(t *testing.T, rdb *redis.Client) []journal.Record {
+	t.Helper()
+	msgs, err := rdb.XRange(context.Background(), stream, "-", "+").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]journal.Record, len(msgs))
+	for i, m := range msgs {
+		if out[i], err = journal.Decode(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}
+
+func TestWriterStoresAndDecodes(t *testing.T) {
+	r := redistest.Start(t)
+	keyed := captures.MustFind(t, captures.Hook(coprocess.HookType_Response, true))
+	ev := captures.MustEvents(t)[1] // KeyExpired, with the raw key
+	payload, err := redact.ParseEvent(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rawKey := keyed.GetSession().GetKeyId()
+
+	for _, redacted := range []bool{true, false} {
+		t.Run(fmt.Sprintf("redact=%v", redacted), func(t *testing.T) {
+			if err := r.Client.Del(context.Background(), stream).Err(); err != nil {
+				t.Fatal(err)
+			}
+			w := newWriter(t, writerClient(t, r.Addr), journal.Options{Redact: redacted, MaxBody: 32})
+			start := time.Now()
+			w.Append(dispatchEntry(keyed, "corr-1"))
+			w.Append(journal.Entry{Time: start, Kind: journal.KindEvent, Event: payload, EventType: "KeyExpired", APIID: "classic-auth"})
+			closeWriter(t, w)
+			if st := w.Stats(); st != (journal.Stats{Written: 2}) {
+				t.Errorf("Stats = %+v", st)
+			}
+			recs := readAll(t, r.Client)
+			if len(recs) != 2 {
+				t.Fatalf("%d records, want 2", len(recs))
+			}
+			d, e := recs[0], recs[1]
+			wantKey := rawKey
+			if redacted {
+				wantKey = redact.Fingerprint(rawKey)
+			}
+			if d.Kind != journal.KindDispatch || d.HookType != "Response" || d.HookName != "MyResponsePlugin" ||
+				d.APIID != "classic-auth" || d.OrgID != "default" || d.Method != "POST" || d.Path != "/auth/resource?a=b" ||
+				d.Status != 200 || d.CorrelationID != "corr-1" || d.Session != journal.SessionPresent || d.Key != wantKey ||
+				d.Duration != 42*time.Microsecond || time.Since(d.Time) > time.Minute {
+				t.Errorf("dispatch record = %+v", d)
+			}
+			if d.Object == nil {
+				t.Fatal("dispatch record without its Object")
+			}
+			if got := d.Object.GetSession().GetKeyId(); got != wantKey {
+				t.Errorf("stored key_id = %q, want %q", got, wantKey)
+			}
+			if b := d.Object.GetResponse().GetBody(); !strings.HasSuffix(b, "…[truncated]") || len(b) > 32+len("…[truncated]") {
+				t.Errorf("stored response body not cut to 32 bytes: %q", b)
+			}
+			if e.Kind != journal.KindEvent || e.EventType != "KeyExpired" || e.APIID != "classic-auth" || e.Object != nil {
+				t.Errorf("event record = %+v", e)
+			}
+			var got struct {
+				Message struct{ Meta map[string]string }
+			}
+			if err := json.Unmarshal(e.Event, &got); err != nil {
+				t.Fatalf("event JSON: %v: %s", err, e.Event)
+			}
+			var orig struct {
+				Message struct{ Meta map[string]string }
+			}
+			_ = json.Unmarshal(ev, &orig)
+			wantEvKey, wantOrig := orig.Message.Meta["Key"], orig.Message.Meta["OriginatingRequest"]
+			if redacted {
+				wantEvKey, wantOrig = redact.Fingerprint(wantEvKey), redact.Placeholder
+			}
+			if got.Message.Meta["Key"] != wantEvKey || got.Message.Meta["OriginatingRequest"] != wantOrig {
+				t.Errorf("event Meta = %v", got.Message.Meta)
+			}
+			if got := streamHolds(t, r.Client, rawKey); got != !redacted {
+				t.Errorf("raw key in the stream: %v, want %v", got, !redacted)
+			}
+		})
+	}
+}
+
+// streamHolds reports whether any field of any entry contains s.
+func streamHolds(t *testing.T, rdb *redis.Client, s string) bool {
+	t.Helper()
+	msgs, err := rdb.XRange(context.Background(), stream, "-", "+").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range msgs {
+		for k, v := range m.Values {
+			if strings.Contains(k, s) || strings.Contains(fmt.Sprint(v), s) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func TestCloseFlushesEverything(t *testing.T) {
+	r := redistest.Start(t)
+	w := newWriter(t, writerClient(t, r.Addr), journal.Options{Redact: true, MaxBody: 64, Buffer: 1000, BatchSize: 64})
+	objs := captures.MustDispatches(t)
+	const n = 500
+	for i := 0; i < n; i++ {
+		if !w.Append(dispatchEntry(objs[i%len(objs)], fmt.Sprint("corr-", i))) {
+			t.Fatalf("entry %d dropped with room in the buffer", i)
+		}
+	}
+	closeWriter(t, w)
+	if st := w.Stats(); st != (journal.Stats{Written: n}) {
+		t.Errorf("Stats = %+v, want %d written", st, n)
+	}
+	recs := readAll(t, r.Client)
+	if len(recs) != n {
+		t.Fatalf("%d records, want %d", len(recs), n)
+	}
+	for i, rec := range recs {
+		if rec.CorrelationID != fmt.Sprint("corr-", i) {
+			t.Fatalf("record %d has correlation id %q: out of order", i, rec.CorrelationID)
+		}
+	}
+	if w.Append(dispatchEntry(objs[0], "late")) {
+		t.Error("Append after Close accepted an entry")
+	}
+	if st := w.Stats(); st.Dropped != 1 {
+		t.Errorf("Append after Close: Stats = %+v, want 1 dropped", st)
+	}
+}
+
+func TestStreamStaysBounded(t *testing.T) {
+	r := redistest.Start(t)
+	ctx := context.Background()
+	// Approximate trimming removes whole stream nodes; small nodes make
+	// the bound tight.
+	const node = 10
+	if err := r.Client.ConfigSet(ctx, "stream-node-max-entries", fmt.Sprint(node)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	const maxLen, n = 50, 1000
+	w := newWriter(t, writerClient(t, r.Addr), journal.Options{MaxLen: maxLen, Buffer: n, Redact: true})
+	o := captures.MustFind(t, captures.Hook(coprocess.HookType_Pre, false))
+	for i := 0; i < n; i++ {
+		w.Append(dispatchEntry(o, fmt.Sprint("corr-", i)))
+	}
+	closeWriter(t, w)
+	length, err := r.Client.XLen(ctx, stream).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if length < maxLen || length > maxLen+node {
+		t.Errorf("stream length %d after %d entries, want about %d", length, n, maxLen)
+	}
+	recs := readAll(t, r.Client)
+	if last := recs[len(recs)-1].CorrelationID; last != fmt.Sprint("corr-", n-1) {
+		t.Errorf("newest record is %q: trimming kept the wrong end", last)
+	}
+}
+
+func TestFullBufferDropsWithoutBlocking(t *testing.T) {
+	r := redistest.Start(t)
+	ctx := context.Background()
+	// Writes wait while Redis is paused: the writer's first batch hangs
+	// and the buffer fills.
+	if err := r.Client.Do(ctx, "CLIENT", "PAUSE", "8000", "WRITE").Err(); err != nil {
+		t.Fatal(err)
+	}
+	unpause := func() { _ = r.Client.Do(ctx, "CLIENT", "UNPAUSE").Err() }
+	t.Cleanup(unpause)
+
+	const buffer, n = 4, 200
+	w := newWriter(t, writerClient(t, r.Addr), journal.Options{Buffer: buffer, BatchSize: 1, Redact: true})
+	o := captures.MustFind(t, captures.Hook(coprocess.HookType_PostKeyAuth, true))
+	accepted := 0
+	var slowest time.Duration
+	for i := 0; i < n; i++ {
+		start := time.Now()
+		if w.Append(dispatchEntry(o, "")) {
+			accepted++
+		}
+		slowest = max(slowest, time.Since(start))
+	}
+	if slowest > 100*time.Millisecond {
+		t.Errorf("Append took %v: it must never wait for Redis", slowest)
+	}
+	// At most one batch (of one) in flight plus a full buffer.
+	if accepted > buffer+1 {
+		t.Errorf("%d entries accepted with a buffer of %d", accepted, buffer)
+	}
+	if st := w.Stats(); st.Dropped != uint64(n-accepted) {
+		t.Errorf("Stats = %+v, want %d dropped", st, n-accepted)
+	}
+
+	unpause()
+	closeWriter(t, w)
+	if st := w.Stats(); st.Written != uint64(accepted) || st.Failed != 0 || st.Written+st.Dropped != n {
+		t.Errorf("after unpause: Stats = %+v, want %d written and %d dropped", st, accepted, n-accepted)
+	}
+}
+
+func TestRedisDownCostsCountedEntries(t *testing.T) {
+	r := redistest.Start(t)
+	// Small batches: when Close gives up on Redis, most entries are still
+	// buffered.
+	w := newWriter(t, writerClient(t, r.Addr), journal.Options{Buffer: 20, BatchSize: 1, Redact: true})
+	o := captures.MustFind(t, captures.Hook(coprocess.HookType_Post, true))
+	w.Append(dispatchEntry(o, "before"))
+	grpctest.Eventually(t, 5*time.Second, func() bool { return w.Stats().Written == 1 }, "first entry not written")
+
+	r.Stop()
+	const n = 50
+	for i := 0; i < n; i++ {
+		start := time.Now()
+		w.Append(dispatchEntry(o, "during"))
+		if d := time.Since(start); d > 100*time.Millisecond {
+			t.Fatalf("Append took %v with Redis down", d)
+		}
+	}
+	grpctest.Eventually(t, 10*time.Second, func() bool { st := w.Stats(); return st.Failed > 0 && st.Dropped > 0 },
+		"no failure or drop counted with Redis down: %+v", w.Stats())
+
+	closeWriter(t, w)
+	// Every entry handed over is written, failed or dropped: none vanishes
+	// uncounted, even those still buffered when Close gives up on Redis.
+	if st := w.Stats(); st.Written != 1 || st.Written+st.Failed+st.Dropped != n+1 {
+		t.Errorf("Stats = %+v: %d entries handed over", st, n+1)
+	}
+}
+
+func TestBodyCutStaysMarshalable(t *testing.T) {
+	r := redistest.Start(t)
+	body := "a" + strings.Repeat("é", 100)
+	o := &coprocess.Object{
+		HookType: coprocess.HookType_Pre,
+		Request:  &coprocess.MiniRequestObject{Method: "POST", Body: body, RawBody: []byte(body)},
+	}
+	for _, redacted := range []bool{true, false} {
+		if err := r.Client.Del(context.Background(), stream).Err(); err != nil {
+			t.Fatal(err)
+		}
+		w := newWriter(t, writerClient(t, r.Addr), journal.Options{MaxBody: 10, Redact: redacted})
+		w.Append(dispatchEntry(o, ""))
+		closeWriter(t, w)
+		recs := readAll(t, r.Client)
+		if len(recs) != 1 || recs[0].Object == nil {
+			t.Fatalf("redact=%v: the Object of a body cut inside a character was lost: %+v", redacted, recs)
+		}
+		if got := recs[0].Object.GetRequest().GetBody(); !utf8.ValidString(got) || !strings.HasPrefix(got, "aéééé") {
+			t.Errorf("redact=%v: stored body %q", redacted, got)
+		}
+	}
+}
+
+func TestDecode(t *testing.T) {
+	obj, _ := proto.Marshal(&coprocess.Object{HookName: "h"})
+	now := time.Now().UTC().Format(time.RFC3339Nano)
+	tests := []struct {
+		name    string
+		values  map[string]any
+		wantErr string
+	}{
+		{"minimal", map[string]any{"meta": `{"time":"` + now + `","kind":"dispatch"}`}, ""},
+		{"full", map[string]any{"meta": `{"time":"` + now + `","kind":"dispatch","status":200,"duration_us":7}`, "object": string(obj)}, ""},
+		{"no meta", map[string]any{"time": now, "kind": "dispatch"}, "no meta field"},
+		{"bad meta", map[string]any{"meta": `{"time":`}, "meta"},
+		{"bad time", map[string]any{"meta": `{"time":"yesterday","kind":"dispatch"}`}, "time"},
+		{"bad status", map[string]any{"meta": `{"time":"` + now + `","status":"OK"}`}, "status"},
+		{"bad object", map[string]any{"meta": `{"time":"` + now + `"}`, "object": "\xff\xff"}, "object"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec, err := journal.Decode(redis.XMessage{ID: "1-0", Values: tt.values})
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), "1-0") || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Errorf("error = %v, want one naming the entry and %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.name == "full" && (rec.Status != 200 || rec.Duration != 7*time.Microsecond || rec.Object.GetHookName() != "h") {
+				t.Errorf("record = %+v", rec)
+			}
+		})
+	}
+}
+
+// TestMetaEscaping: summary values come from clients; whatever they hold,
+// the meta field stays valid JSON and reads back as sent (invalid UTF-8
+// replaced).
+func TestMetaEscaping(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer rdb.Close()
+	w := journal.NewWriter(rdb, journal.Options{Linger: -1, Redact: true, MaxBody: 10})
+	// An Object's strings are valid UTF-8 (gRPC refuses others): the
+	// correlation id alone is also tried with invalid UTF-8.
+	paths := []string{`/plain?a=b`, `/q"uote\back`, "/ctl\x00\n\t", "/é<>&", "/bad\xff"}
+	for _, p := range paths {
+		w.Append(journal.Entry{Time: time.Now(), Kind: journal.KindDispatch, CorrelationID: p,
+			Object: &coprocess.Object{Request: &coprocess.MiniRequestObject{RequestUri: strings.ToValidUTF8(p, "?"), Method: "GET"}}})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := w.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := rdb.XRange(ctx, journal.DefaultStream, "-", "+").Result()
+	if err != nil || len(msgs) != len(paths) {
+		t.Fatalf("XRANGE: %d entries, %v", len(msgs), err)
+	}
+	for i, m := range msgs {
+		rec, err := journal.Decode(m)
+		if err != nil {
+			t.Fatalf("%q: %v (meta %q)", paths[i], err, m.Values["meta"])
+		}
+		want := strings.ToValidUTF8(paths[i], "\uFFFD")
+		if rec.Path != strings.ToValidUTF8(paths[i], "?") || rec.CorrelationID != want || rec.Method != "GET" {
+			t.Errorf("path %q came back as %q, correlation id %q", paths[i], rec.Path, rec.CorrelationID)
+		}
+	}
+}
+
+func TestSessionOf(t *testing.T) {
+	tests := []struct {
+		s    *coprocess.SessionState
+		want string
+	}{
+		{nil, journal.SessionNone},
+		{&coprocess.SessionState{}, journal.SessionEmpty},
+		{&coprocess.SessionState{Rate: 1, Monitor: &coprocess.Monitor{}}, journal.SessionEmpty},
+		{&coprocess.SessionState{KeyId: "k"}, journal.SessionPresent},
+		{&coprocess.SessionState{OrgId: "default"}, journal.SessionPresent},
+		{&coprocess.SessionState{AccessRights: map[string]*coprocess.AccessDefinition{"a": {}}}, journal.SessionPresent},
+	}
+	for i, tt := range tests {
+		if got := journal.SessionOf(tt.s); got != tt.want {
+			t.Errorf("case %d: SessionOf = %q, want %q", i, got, tt.want)
+		}
+	}
+	// And on the captures: keyless Response hooks get an all-zero session.
+	for _, o := range captures.MustDispatches(t) {
+		want := journal.SessionNone
+		switch {
+		case o.GetSession() != nil && o.GetSession().GetKeyId() != "":
+			want = journal.SessionPresent
+		case o.GetSession() != nil:
+			want = journal.SessionEmpty
+		}
+		if got := journal.SessionOf(o.GetSession()); got != want {
+			t.Errorf("%s %s: SessionOf = %q, want %q", o.GetHookType(), o.GetRequest().GetRequestUri(), got, want)
+		}
+	}
+}
