@@ -83,7 +83,7 @@ func roundTrip(t *testing.T, l *Lab, api pluginAPI, method string, status int) {
 	) {
 		return
 	}
-	preObj, respObj := recs[0].Object, recs[1].Object
+	preObj, respObj := recs[0].Received, recs[1].Received
 	if body != "" {
 		// The gateway sends the body twice; both reached the plugin intact.
 		if got := preObj.GetRequest().GetBody(); got != body {

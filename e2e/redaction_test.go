@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/tyk-lab/grpc-plugin-lab/coprocess"
 	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/journal"
 )
 
@@ -82,8 +83,8 @@ func TestJournalHoldsNoRawKey(t *testing.T) {
 func where(m redis.XMessage, field, s, secret string) string {
 	rec, err := journal.Decode(m)
 	summary := fmt.Sprintf("(%s %s%s, correlation id %q)", rec.Kind, rec.HookType, rec.EventType, rec.CorrelationID)
-	if field == "object" && err == nil && rec.Object != nil {
-		js := protojson.MarshalOptions{UseProtoNames: true}.Format(rec.Object)
+	if (field == "received" || field == "returned") && err == nil && rec.Received != nil {
+		js := protojson.MarshalOptions{UseProtoNames: true}.Format(rec.Received)
 		return summary + " " + context80(strings.Join(strings.Fields(js), " "), secret)
 	}
 	return summary + " " + context80(s, secret)
@@ -109,9 +110,13 @@ func mask(s, secret string) string {
 // objectContains reports whether a record's Object holds secret anywhere
 // (strings are stored as UTF-8 in the protobuf encoding).
 func objectContains(r journal.Record, secret string) bool {
-	if r.Object == nil {
-		return false
+	for _, o := range []*coprocess.Object{r.Received, r.Returned} {
+		if o == nil {
+			continue
+		}
+		if b, err := proto.Marshal(o); err != nil || bytes.Contains(b, []byte(secret)) {
+			return true
+		}
 	}
-	b, err := proto.Marshal(r.Object)
-	return err == nil && bytes.Contains(b, []byte(secret))
+	return false
 }

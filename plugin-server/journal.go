@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/tyk-lab/grpc-plugin-lab/coprocess"
 	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/config"
 	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/journal"
 )
@@ -27,7 +28,7 @@ func printJournal(ctx context.Context, args []string, getenv func(string) string
 	count := fs.Int64("n", 20, "print the last n records")
 	corr := fs.String("correlation-id", "", "only records with this correlation id (a trailing * matches a prefix)")
 	text := fs.Bool("text", false, "one short human-readable line per record instead of JSON")
-	objects := fs.Bool("objects", false, "include each redacted Object as JSON")
+	objects := fs.Bool("objects", false, "include the received (and returned) Object as JSON")
 	follow := fs.Bool("f", false, "keep printing new records")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -107,18 +108,24 @@ func printRecord(w io.Writer, m redis.XMessage, corr string, objects, text bool)
 		return nil
 	}
 	if text {
-		_, err := fmt.Fprintln(w, textLine(r))
+		_, err := fmt.Fprintln(w, r.Text())
 		return err
 	}
-	type printed struct {
-		journal.Record
-		Object json.RawMessage `json:"object,omitempty"`
+	if !objects {
+		_, err = fmt.Fprintf(w, "%s\n", r.JSON())
+		return err
 	}
-	out := printed{Record: r}
-	if objects && r.Object != nil {
-		out.Object, err = protojson.MarshalOptions{UseProtoNames: true}.Marshal(r.Object)
-		if err != nil {
-			return fmt.Errorf("render object of %s: %w", r.ID, err)
+	// The record's JSON with the objects added: one schema, printed whole.
+	var out map[string]json.RawMessage
+	if err := json.Unmarshal(r.JSON(), &out); err != nil {
+		return err
+	}
+	for name, o := range map[string]*coprocess.Object{"received": r.Received, "returned": r.Returned} {
+		if o == nil {
+			continue
+		}
+		if out[name], err = (protojson.MarshalOptions{UseProtoNames: true}).Marshal(o); err != nil {
+			return fmt.Errorf("render %s object of %s: %w", name, r.ID, err)
 		}
 	}
 	b, err := json.Marshal(out)
@@ -136,28 +143,6 @@ func matchCorrelation(id, filter string) bool {
 		return strings.HasPrefix(id, prefix)
 	}
 	return filter == "" || id == filter
-}
-
-// textLine is a record in one short line.
-func textLine(r journal.Record) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s %-8s", r.Time.Format("15:04:05.000"), r.Kind)
-	if r.Kind == journal.KindEvent {
-		fmt.Fprintf(&b, " %s api=%s", r.EventType, r.APIID)
-	} else {
-		fmt.Fprintf(&b, " %-11s %-20s api=%s %s %s", r.HookType, r.HookName, r.APIID, r.Method, r.Path)
-		if r.Status != 0 {
-			fmt.Fprintf(&b, " status=%d", r.Status)
-		}
-		fmt.Fprintf(&b, " session=%s", r.Session)
-	}
-	if r.Key != "" {
-		fmt.Fprintf(&b, " key=%s", r.Key)
-	}
-	if r.CorrelationID != "" {
-		fmt.Fprintf(&b, " id=%s", r.CorrelationID)
-	}
-	return b.String()
 }
 
 func orDefault(v, def string) string {

@@ -1,6 +1,7 @@
 // Command plugin-server is the lab's gRPC plugin server for Tyk Gateway: it
-// implements the coprocess Dispatcher, echoes every Object back unchanged,
-// logs each call as one JSON line and journals it to a Redis Stream.
+// serves the plugin (package plugin) as the coprocess Dispatcher, with the
+// lab's instrumentation around it: each call is logged as one JSON line and
+// journaled to a Redis Stream, with what the plugin changed.
 //
 // Usage:
 //
@@ -23,12 +24,14 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"google.golang.org/grpc"
 
 	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/config"
-	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/dispatcher"
 	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/grpcserver"
-	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/journal"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/instrument"
 	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/logwriter"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/journal"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/plugin"
 )
 
 func main() {
@@ -88,16 +91,21 @@ func serve(ctx context.Context, cfg config.Config, lis net.Listener, log *slog.L
 		jw = journal.NewWriter(rdb, cfg.JournalOptions(log))
 		log.Info("journal on", "redis", rdb.Options().Addr, "db", rdb.Options().DB, "stream", cfg.JournalStream)
 	}
-	opts := dispatcher.Options{Logger: log, Redact: cfg.Redact, CorrelationHeader: cfg.CorrelationHeader}
-	if jw != nil {
-		opts.Journal = jw
-	}
-	srv := grpcserver.New(dispatcher.New(opts), grpcserver.Options{
+	instr := instrument.New(instrument.Options{
+		Logger:            log,
+		Journal:           journalOrNil(jw),
+		Redact:            cfg.Redact,
+		MaxBody:           cfg.JournalMaxBody,
+		CorrelationHeader: cfg.CorrelationHeader,
+	})
+	srv := grpcserver.New(plugin.New(log), grpcserver.Options{
 		Logger:          log,
 		MaxRecvBytes:    cfg.MaxRecvBytes,
 		MaxSendBytes:    cfg.MaxSendBytes,
 		ShutdownTimeout: cfg.ShutdownTimeout,
+		Unary:           []grpc.UnaryServerInterceptor{instr.UnaryServerInterceptor()},
 	})
+	log.Info("plugin server limits", "max_recv_bytes", cfg.MaxRecvBytes, "max_send_bytes", cfg.MaxSendBytes)
 	err := srv.Serve(ctx, lis)
 	if jw != nil {
 		flushCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -121,4 +129,13 @@ func newRedis(url string) (*redis.Client, error) {
 	o.WriteTimeout = 2 * time.Second
 	o.MaxRetries = 1
 	return redis.NewClient(o), nil
+}
+
+// journalOrNil keeps a nil *journal.Writer from becoming a non-nil
+// instrument.Journal.
+func journalOrNil(jw *journal.Writer) instrument.Journal {
+	if jw == nil {
+		return nil
+	}
+	return jw
 }

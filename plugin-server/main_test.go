@@ -21,9 +21,10 @@ import (
 	"github.com/tyk-lab/grpc-plugin-lab/coprocess"
 	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/captures"
 	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/config"
-	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/redact"
-	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/redistest"
 	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/grpctest"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/redistest"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/journal"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/redact"
 )
 
 func getenv(vars map[string]string) func(string) string {
@@ -161,7 +162,7 @@ func TestRunServes(t *testing.T) {
 		t.Fatal("server did not stop")
 	}
 	out := log.String()
-	if !strings.Contains(out, `"msg":"stopped gracefully"`) || !strings.Contains(out, `"msg":"dispatch object"`) {
+	if !strings.Contains(out, `"msg":"stopped gracefully"`) || !strings.Contains(out, `"msg":"dispatch objects"`) {
 		t.Errorf("log lacks the stop or the debug Object:\n%s", out)
 	}
 	if key := o.GetSession().GetKeyId(); strings.Contains(out, key) || !strings.Contains(out, redact.Fingerprint(key)) {
@@ -194,20 +195,11 @@ func TestRunErrors(t *testing.T) {
 	}
 }
 
-// printed is a line of `plugin-server journal`.
+// printed is a line of `plugin-server journal`: a journal.Record, with
+// -objects the received object as JSON.
 type printed struct {
-	ID            string          `json:"id"`
-	Kind          string          `json:"kind"`
-	HookType      string          `json:"hook_type"`
-	APIID         string          `json:"api_id"`
-	Path          string          `json:"path"`
-	Status        int             `json:"status"`
-	CorrelationID string          `json:"correlation_id"`
-	Session       string          `json:"session"`
-	Key           string          `json:"key"`
-	EventType     string          `json:"event_type"`
-	Event         json.RawMessage `json:"event"`
-	Object        json.RawMessage `json:"object"`
+	journal.Record
+	ReceivedJSON json.RawMessage `json:"received"`
 }
 
 func parseLines(t *testing.T, out string) []printed {
@@ -273,7 +265,7 @@ func TestJournalEndToEnd(t *testing.T) {
 		p := recs[i]
 		if p.Kind != "dispatch" || p.HookType != o.GetHookType().String() || p.APIID != o.GetSpec()["APIID"] ||
 			p.Path != o.GetRequest().GetRequestUri() || p.CorrelationID != fmt.Sprint("corr-", i) ||
-			p.Key != redact.Fingerprint(o.GetSession().GetKeyId()) || p.Object != nil {
+			p.Key != redact.Fingerprint(o.GetSession().GetKeyId()) || p.ReceivedJSON != nil || p.Outcome() != "unchanged" {
 			t.Errorf("line %d = %+v", i, p)
 		}
 	}
@@ -295,7 +287,7 @@ func TestJournalEndToEnd(t *testing.T) {
 	if code != 0 || len(recs) != 1 || recs[0].CorrelationID != "corr-5" || recs[0].HookType != "Response" {
 		t.Fatalf("-correlation-id corr-5: exit %d, %+v", code, recs)
 	}
-	if obj := string(recs[0].Object); !strings.Contains(obj, `"session"`) || !strings.Contains(obj, redact.Fingerprint(rawKey)) || strings.Contains(obj, rawKey) {
+	if obj := string(recs[0].ReceivedJSON); !strings.Contains(obj, `"session"`) || !strings.Contains(obj, redact.Fingerprint(rawKey)) || strings.Contains(obj, rawKey) {
 		t.Errorf("-objects: %s", obj)
 	}
 	// A trailing * matches a prefix: corr-1 and corr-10 to corr-19.
@@ -319,7 +311,7 @@ func TestJournalEndToEnd(t *testing.T) {
 		has  []string
 	}{
 		{3, []string{"dispatch", "PostKeyAuth", "MyPostKeyAuthPlugin", "api=classic-auth", "POST /auth/resource?a=b",
-			"session=present", "key=" + redact.Fingerprint(rawKey), "id=corr-3"}},
+			"session=present", "key=" + redact.Fingerprint(rawKey), "id=corr-3", "→ unchanged"}},
 		{5, []string{"Response", "status=200", "id=corr-5"}},
 		{len(objs), []string{"event", "AuthFailure", "api=classic-auth"}},
 	} {

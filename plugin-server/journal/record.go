@@ -1,19 +1,21 @@
 // Package journal appends every dispatch and event the plugin server handles
-// to a Redis Stream, so that tests and people can see what the gateway sent.
+// to a Redis Stream, so that tests and people can see what the gateway sent
+// and what the plugin returned.
 //
-// Each stream entry has two fields: "meta", the summary as one JSON object
-// (readable with redis-cli: time, kind, hook type and name, API, method,
-// path, status, session, redacted key, correlation id, duration), and
-// "object", the redacted Object as protobuf, or "event", an event's redacted
-// payload as JSON. Two fields rather than one per summary item: Redis parses
-// and stores each argument of XADD on its own, and every dispatch pays for
-// them (see BENCHMARKS.md). Read records back with Decode, or with
-// `plugin-server journal`.
+// Record is the journal's one schema: the plugin server's log line is a
+// Record's JSON, the stream holds it, Decode reads it back, and
+// `plugin-server journal`, `make smoke` and the e2e suite print or assert it.
+// Each stream entry has up to three fields: "record", the Record as JSON
+// (readable with redis-cli); "received", the redacted Object the gateway
+// sent, as protobuf; "returned", the redacted Object the plugin returned,
+// when it changed anything.
 package journal
 
 import (
 	"encoding/json"
 	"fmt"
+	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -42,75 +44,163 @@ const (
 
 // Stream field names.
 const (
-	fieldMeta   = "meta"
-	fieldObject = "object"
-	fieldEvent  = "event"
+	fieldRecord   = "record"
+	fieldReceived = "received"
+	fieldReturned = "returned"
 )
 
-// meta is the "meta" field's JSON: the writer appends it by hand (render.go)
-// with these names.
-type meta struct {
-	Time          time.Time `json:"time"`
-	Kind          Kind      `json:"kind"`
-	HookType      string    `json:"hook_type"`
-	HookName      string    `json:"hook_name"`
-	APIID         string    `json:"api_id"`
-	OrgID         string    `json:"org_id"`
-	Method        string    `json:"method"`
-	Path          string    `json:"path"`
-	Status        int       `json:"status"`
-	Session       string    `json:"session"`
-	Key           string    `json:"key"`
-	CorrelationID string    `json:"correlation_id"`
-	DurationUS    int64     `json:"duration_us"`
-	EventType     string    `json:"event_type"`
+// Record is one dispatch or event: what the gateway sent, what the plugin
+// did with it, and how long that took. Secrets are redacted (unless the
+// plugin server runs with redaction off) and bodies cut to the journal's
+// size.
+type Record struct {
+	// ID is the stream entry's ID (set by Decode).
+	ID   string    `json:"id,omitempty"`
+	Time time.Time `json:"time"`
+	Kind Kind      `json:"kind"`
+
+	HookType string `json:"hook_type,omitempty"`
+	HookName string `json:"hook_name,omitempty"`
+	APIID    string `json:"api_id,omitempty"`
+	OrgID    string `json:"org_id,omitempty"`
+	Method   string `json:"method,omitempty"`
+	// Path is the request URI, a key in its query string redacted.
+	Path string `json:"path,omitempty"`
+	// Status is the upstream's response status (Response hooks).
+	Status int `json:"status,omitempty"`
+	// Session is SessionNone, SessionEmpty or SessionPresent.
+	Session string `json:"session,omitempty"`
+	// Key is the session's key_id, as a fingerprint.
+	Key string `json:"key,omitempty"`
+	// CorrelationID is the value of the correlation header (X-Request-Id).
+	CorrelationID string `json:"correlation_id,omitempty"`
+	DurationUS    int64  `json:"duration_us"`
+
+	// Changes says what the plugin changed in the object it returned, one
+	// item per change ("set_headers X-Plugin", "return_overrides 403",
+	// "body changed"); empty when it returned the object unchanged.
+	Changes []string `json:"changes,omitempty"`
+	// Error is the gRPC error the plugin returned: the gateway answered
+	// the client 500 "Middleware error" (403 for CustomKeyCheck).
+	Error string `json:"error,omitempty"`
+
+	// EventType and Event are an event's type and redacted payload.
+	EventType string          `json:"event_type,omitempty"`
+	Event     json.RawMessage `json:"event,omitempty"`
+
+	// Received is the Object the gateway sent, Returned the one the plugin
+	// returned when it changed anything (nil otherwise). They travel as
+	// protobuf, beside the JSON.
+	Received *coprocess.Object `json:"-"`
+	Returned *coprocess.Object `json:"-"`
+
+	json []byte // the JSON encoding, once computed
 }
 
-// Record is one journal entry as read back from the stream.
-type Record struct {
-	ID            string          `json:"id"`
-	Time          time.Time       `json:"time"`
-	Kind          Kind            `json:"kind"`
-	HookType      string          `json:"hook_type,omitempty"`
-	HookName      string          `json:"hook_name,omitempty"`
-	APIID         string          `json:"api_id,omitempty"`
-	OrgID         string          `json:"org_id,omitempty"`
-	Method        string          `json:"method,omitempty"`
-	Path          string          `json:"path,omitempty"`
-	Status        int             `json:"status,omitempty"`
-	CorrelationID string          `json:"correlation_id,omitempty"`
-	Session       string          `json:"session,omitempty"`
-	Key           string          `json:"key,omitempty"`
-	Duration      time.Duration   `json:"duration_ns,omitempty"`
-	EventType     string          `json:"event_type,omitempty"`
-	Event         json.RawMessage `json:"event,omitempty"`
-	// Object is the redacted Object (bodies cut to the configured size).
-	Object *coprocess.Object `json:"-"`
+// JSON is the record's JSON encoding, computed once: the log line and the
+// journal entry share it. Change the record before the first call only.
+func (r *Record) JSON() []byte {
+	if r.json == nil {
+		b, err := json.Marshal(r)
+		if err != nil { // only Event could fail, and it is valid JSON
+			b = []byte(`{"error":` + quote(err.Error()) + `}`)
+		}
+		r.json = b
+	}
+	return r.json
+}
+
+func quote(s string) string { b, _ := json.Marshal(s); return string(b) }
+
+// LogValue makes a Record log as its JSON: the log line and the journal
+// have one schema.
+func (r *Record) LogValue() slog.Value {
+	return slog.AnyValue(json.RawMessage(r.JSON()))
+}
+
+// Outcome is what the plugin did, in a few words: its error, its changes,
+// or "unchanged". Events have none.
+func (r *Record) Outcome() string {
+	switch {
+	case r.Kind != KindDispatch:
+		return ""
+	case r.Error != "":
+		return "error: " + r.Error
+	case len(r.Changes) == 0:
+		return "unchanged"
+	default:
+		return strings.Join(r.Changes, ", ")
+	}
+}
+
+// Text is the record in one short line, as `make smoke` prints it.
+func (r *Record) Text() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %-8s", r.Time.Format("15:04:05.000"), r.Kind)
+	if r.Kind == KindEvent {
+		fmt.Fprintf(&b, " %s api=%s", r.EventType, r.APIID)
+	} else {
+		fmt.Fprintf(&b, " %-14s %-22s api=%s %s %s", r.HookType, r.HookName, r.APIID, r.Method, r.Path)
+		if r.Status != 0 {
+			fmt.Fprintf(&b, " status=%d", r.Status)
+		}
+		fmt.Fprintf(&b, " session=%s", r.Session)
+	}
+	if r.Key != "" {
+		fmt.Fprintf(&b, " key=%s", r.Key)
+	}
+	if r.CorrelationID != "" {
+		fmt.Fprintf(&b, " id=%s", r.CorrelationID)
+	}
+	if o := r.Outcome(); o != "" {
+		fmt.Fprintf(&b, " → %s", o)
+	}
+	return b.String()
 }
 
 // Decode turns a stream entry into a Record.
 func Decode(m redis.XMessage) (Record, error) {
 	r := Record{ID: m.ID}
-	raw, _ := m.Values[fieldMeta].(string)
+	raw, _ := m.Values[fieldRecord].(string)
 	if raw == "" {
-		return r, fmt.Errorf("journal entry %s: no %s field: not written by this journal", m.ID, fieldMeta)
+		return r, fmt.Errorf("journal entry %s: no %s field: not written by this version of the journal", m.ID, fieldRecord)
 	}
-	var md meta
-	if err := json.Unmarshal([]byte(raw), &md); err != nil {
-		return r, fmt.Errorf("journal entry %s: %s: %w", m.ID, fieldMeta, err)
+	if err := json.Unmarshal([]byte(raw), &r); err != nil {
+		return r, fmt.Errorf("journal entry %s: %s: %w", m.ID, fieldRecord, err)
 	}
-	r.Time, r.Kind, r.HookType, r.HookName = md.Time, md.Kind, md.HookType, md.HookName
-	r.APIID, r.OrgID, r.Method, r.Path, r.Status = md.APIID, md.OrgID, md.Method, md.Path, md.Status
-	r.Session, r.Key, r.CorrelationID, r.EventType = md.Session, md.Key, md.CorrelationID, md.EventType
-	r.Duration = time.Duration(md.DurationUS) * time.Microsecond
-	if s, _ := m.Values[fieldEvent].(string); s != "" {
-		r.Event = json.RawMessage(s)
+	r.ID = m.ID
+	var err error
+	if r.Received, err = decodeObject(m, fieldReceived); err != nil {
+		return r, err
 	}
-	if s, ok := m.Values[fieldObject].(string); ok {
-		r.Object = &coprocess.Object{}
-		if err := proto.Unmarshal([]byte(s), r.Object); err != nil {
-			return r, fmt.Errorf("journal entry %s: object: %w", m.ID, err)
-		}
+	if r.Returned, err = decodeObject(m, fieldReturned); err != nil {
+		return r, err
 	}
 	return r, nil
+}
+
+func decodeObject(m redis.XMessage, field string) (*coprocess.Object, error) {
+	s, ok := m.Values[field].(string)
+	if !ok {
+		return nil, nil
+	}
+	o := &coprocess.Object{}
+	if err := proto.Unmarshal([]byte(s), o); err != nil {
+		return nil, fmt.Errorf("journal entry %s: %s: %w", m.ID, field, err)
+	}
+	return o, nil
+}
+
+// SessionOf classifies the session a dispatch carried. The gateway sends an
+// all-zero session to keyless APIs, so "empty" means one that names no key,
+// organisation or API access.
+func SessionOf(s *coprocess.SessionState) string {
+	switch {
+	case s == nil:
+		return SessionNone
+	case s.GetKeyId() == "" && s.GetOrgId() == "" && len(s.GetAccessRights()) == 0:
+		return SessionEmpty
+	default:
+		return SessionPresent
+	}
 }

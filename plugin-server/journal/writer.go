@@ -9,29 +9,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/tyk-lab/grpc-plugin-lab/coprocess"
+	"google.golang.org/protobuf/proto"
 )
-
-// Entry is what the plugin server hands over for one call. Append renders
-// it at once, on the caller's goroutine, into a command for Redis: its cost
-// is bounded (bodies are cut to Options.MaxBody before anything else
-// touches them) and spread evenly over the calls, rather than paid in
-// bursts on the writer's goroutine, which would hold back the calls that
-// arrive meanwhile; and the journal keeps no reference to the Object.
-type Entry struct {
-	Time time.Time
-	Kind Kind
-	// Object is the received object (dispatch). Append only reads it.
-	Object *coprocess.Object
-	// Event is the decoded event payload (event), not yet redacted, with
-	// its type and API.
-	Event     any
-	EventType string
-	APIID     string
-
-	CorrelationID string
-	Duration      time.Duration
-}
 
 // Options configure a Writer.
 type Options struct {
@@ -49,12 +28,7 @@ type Options struct {
 	// one Redis round trip, and one wake-up of the writer and of Redis,
 	// per batch rather than per entry. Entries reach Redis that much later.
 	Linger time.Duration
-	// Redact removes secrets before anything is stored (the default).
-	Redact bool
-	// MaxBody is how many bytes of each body are stored; negative stores
-	// them whole.
-	MaxBody int
-	Logger  *slog.Logger
+	Logger *slog.Logger
 }
 
 // Stats count what became of the entries handed to a Writer.
@@ -132,19 +106,28 @@ func NewWriter(rdb redis.UniversalClient, opts Options) *Writer {
 	return w
 }
 
-// Append renders and queues an entry without ever blocking. It reports
-// false when the entry was dropped.
-func (w *Writer) Append(e Entry) bool {
+// Append encodes r and queues it without ever blocking; it reports false
+// when the entry was dropped. Encoding happens at once, on the caller's
+// goroutine: its cost is spread evenly over the calls rather than paid in
+// bursts on the writer's goroutine, and the journal keeps no reference to r
+// or its objects. r must already be redacted and its bodies cut.
+func (w *Writer) Append(r *Record) bool {
 	// Rendering what cannot be queued would be wasted.
 	if w.closing.Load() || len(w.entries) == cap(w.entries) {
 		return w.drop()
 	}
-	r := w.render(&e)
+	e, err := w.encode(r)
+	if err != nil {
+		recycle(e)
+		w.failed.Add(1)
+		w.warn("journal: cannot encode a record: entry lost", "error", err)
+		return false
+	}
 	select {
-	case w.entries <- r:
+	case w.entries <- e:
 		return true
 	default:
-		recycle(r)
+		recycle(e)
 		return w.drop()
 	}
 }
@@ -294,16 +277,58 @@ func (w *Writer) warn(msg string, args ...any) {
 	w.log.Warn(msg, args...)
 }
 
-// SessionOf classifies the session a dispatch carried. The gateway sends an
-// all-zero session to keyless APIs, so "empty" means one that names no key,
-// organisation or API access.
-func SessionOf(s *coprocess.SessionState) string {
-	switch {
-	case s == nil:
-		return SessionNone
-	case s.GetKeyId() == "" && s.GetOrgId() == "" && len(s.GetAccessRights()) == 0:
-		return SessionEmpty
-	default:
-		return SessionPresent
+// record is an entry encoded as an XADD command.
+type record struct {
+	args               []any
+	json               bytesArg
+	received, returned bytesArg
+}
+
+// bytesArg hands go-redis a buffer through encoding.BinaryMarshaler: boxing
+// a pointer to it allocates nothing, where boxing a []byte would.
+type bytesArg struct{ b []byte }
+
+func (a *bytesArg) MarshalBinary() ([]byte, error) { return a.b, nil }
+
+// maxPooled keeps a huge buffer (bodies stored whole) out of the pool.
+const maxPooled = 64 << 10
+
+var records = sync.Pool{New: func() any {
+	return &record{args: make([]any, 0, 12)}
+}}
+
+// recycle returns a record to the pool, holding nothing of its entry.
+func recycle(r *record) {
+	clear(r.args)
+	r.args = r.args[:0]
+	for _, a := range []*bytesArg{&r.json, &r.received, &r.returned} {
+		a.b = a.b[:0]
+		if cap(a.b) > maxPooled {
+			a.b = nil
+		}
 	}
+	records.Put(r)
+}
+
+// encode turns a Record into its XADD command.
+func (w *Writer) encode(rec *Record) (*record, error) {
+	r := records.Get().(*record)
+	r.args = append(r.args, w.xadd...)
+	r.json.b = append(r.json.b, rec.JSON()...)
+	r.args = append(r.args, fieldRecord, &r.json)
+	var err error
+	for _, o := range []struct {
+		field string
+		obj   proto.Message
+		buf   *bytesArg
+	}{{fieldReceived, rec.Received, &r.received}, {fieldReturned, rec.Returned, &r.returned}} {
+		if !o.obj.ProtoReflect().IsValid() {
+			continue
+		}
+		if o.buf.b, err = (proto.MarshalOptions{}).MarshalAppend(o.buf.b, o.obj); err != nil {
+			return r, err
+		}
+		r.args = append(r.args, o.field, o.buf)
+	}
+	return r, nil
 }

@@ -1,6 +1,5 @@
-// Tests the journal Writer against a real Redis (internal/testredis): what
-// it stores and how it decodes, the stream bound, bodies cut on a character
-// boundary, redaction on and off, and the failure modes — a full buffer
+// Tests the journal Writer against a real Redis (internal/redistest): what
+// it stores and how it decodes, the stream bound, and the failure modes — a full buffer
 // drops without blocking, a Redis that is down costs counted entries, and
 // every entry handed over is accounted for after Close.
 package journal_test
@@ -12,17 +11,15 @@ import (
 	"strings"
 	"testing"
 	"time"
-	"unicode/utf8"
 
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/tyk-lab/grpc-plugin-lab/coprocess"
 	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/captures"
-	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/journal"
-	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/redact"
-	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/redistest"
 	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/grpctest"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/redistest"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/journal"
 )
 
 const stream = "test:journal"
@@ -69,8 +66,9 @@ func closeWriter(t *testing.T, w *journal.Writer) {
 	}
 }
 
-func dispatchEntry(o *coprocess.Object, corr string) journal.Entry {
-	return journal.Entry{Time: time.Now(), Kind: journal.KindDispatch, Object: o, CorrelationID: corr, Duration: 42 * time.Microsecond}
+func dispatchEntry(o *coprocess.Object, corr string) *journal.Record {
+	return &journal.Record{Time: time.Now(), Kind: journal.KindDispatch, HookType: o.GetHookType().String(),
+		HookName: o.GetHookName(), Received: o, CorrelationID: corr, DurationUS: 42}
 }
 
 func readAll(t *testing.T, rdb *redis.Client) []journal.Record {
@@ -88,77 +86,58 @@ func readAll(t *testing.T, rdb *redis.Client) []journal.Record {
 	return out
 }
 
+// TestWriterStoresAndDecodes: a Record goes in, the same Record comes back,
+// its objects included.
 func TestWriterStoresAndDecodes(t *testing.T) {
 	r := redistest.Start(t)
 	keyed := captures.MustFind(t, captures.Hook(coprocess.HookType_Response, true))
-	ev := captures.MustEvents(t)[1] // KeyExpired, with the raw key
-	payload, err := redact.ParseEvent(ev)
-	if err != nil {
-		t.Fatal(err)
+	returned := proto.CloneOf(keyed)
+	returned.Response.StatusCode = 201
+	ev := captures.MustEvents(t)[1]
+	w := newWriter(t, writerClient(t, r.Addr), journal.Options{})
+	start := time.Now().UTC()
+	in := []*journal.Record{
+		{Time: start, Kind: journal.KindDispatch, HookType: "Response", HookName: "MyResponsePlugin", APIID: "classic-auth",
+			OrgID: "default", Method: "POST", Path: "/auth/resource?a=b", Status: 200, Session: journal.SessionPresent,
+			Key: "redacted:sha256:0123456789ab", CorrelationID: "corr-1", DurationUS: 42,
+			Changes: []string{"response status 201"}, Received: keyed, Returned: returned},
+		{Time: start, Kind: journal.KindDispatch, HookName: "Broken", Error: "no such thing", Received: keyed},
+		{Time: start, Kind: journal.KindEvent, EventType: "KeyExpired", APIID: "classic-auth", Event: json.RawMessage(ev)},
 	}
-	rawKey := keyed.GetSession().GetKeyId()
-
-	for _, redacted := range []bool{true, false} {
-		t.Run(fmt.Sprintf("redact=%v", redacted), func(t *testing.T) {
-			if err := r.Client.Del(context.Background(), stream).Err(); err != nil {
-				t.Fatal(err)
-			}
-			w := newWriter(t, writerClient(t, r.Addr), journal.Options{Redact: redacted, MaxBody: 32})
-			start := time.Now()
-			w.Append(dispatchEntry(keyed, "corr-1"))
-			w.Append(journal.Entry{Time: start, Kind: journal.KindEvent, Event: payload, EventType: "KeyExpired", APIID: "classic-auth"})
-			closeWriter(t, w)
-			if st := w.Stats(); st != (journal.Stats{Written: 2}) {
-				t.Errorf("Stats = %+v", st)
-			}
-			recs := readAll(t, r.Client)
-			if len(recs) != 2 {
-				t.Fatalf("%d records, want 2", len(recs))
-			}
-			d, e := recs[0], recs[1]
-			wantKey := rawKey
-			if redacted {
-				wantKey = redact.Fingerprint(rawKey)
-			}
-			if d.Kind != journal.KindDispatch || d.HookType != "Response" || d.HookName != "MyResponsePlugin" ||
-				d.APIID != "classic-auth" || d.OrgID != "default" || d.Method != "POST" || d.Path != "/auth/resource?a=b" ||
-				d.Status != 200 || d.CorrelationID != "corr-1" || d.Session != journal.SessionPresent || d.Key != wantKey ||
-				d.Duration != 42*time.Microsecond || time.Since(d.Time) > time.Minute {
-				t.Errorf("dispatch record = %+v", d)
-			}
-			if d.Object == nil {
-				t.Fatal("dispatch record without its Object")
-			}
-			if got := d.Object.GetSession().GetKeyId(); got != wantKey {
-				t.Errorf("stored key_id = %q, want %q", got, wantKey)
-			}
-			if b := d.Object.GetResponse().GetBody(); !strings.HasSuffix(b, "…[truncated]") || len(b) > 32+len("…[truncated]") {
-				t.Errorf("stored response body not cut to 32 bytes: %q", b)
-			}
-			if e.Kind != journal.KindEvent || e.EventType != "KeyExpired" || e.APIID != "classic-auth" || e.Object != nil {
-				t.Errorf("event record = %+v", e)
-			}
-			var got struct {
-				Message struct{ Meta map[string]string }
-			}
-			if err := json.Unmarshal(e.Event, &got); err != nil {
-				t.Fatalf("event JSON: %v: %s", err, e.Event)
-			}
-			var orig struct {
-				Message struct{ Meta map[string]string }
-			}
-			_ = json.Unmarshal(ev, &orig)
-			wantEvKey, wantOrig := orig.Message.Meta["Key"], orig.Message.Meta["OriginatingRequest"]
-			if redacted {
-				wantEvKey, wantOrig = redact.Fingerprint(wantEvKey), redact.Placeholder
-			}
-			if got.Message.Meta["Key"] != wantEvKey || got.Message.Meta["OriginatingRequest"] != wantOrig {
-				t.Errorf("event Meta = %v", got.Message.Meta)
-			}
-			if got := streamHolds(t, r.Client, rawKey); got != !redacted {
-				t.Errorf("raw key in the stream: %v, want %v", got, !redacted)
-			}
-		})
+	for _, rec := range in {
+		w.Append(rec)
+	}
+	closeWriter(t, w)
+	if st := w.Stats(); st != (journal.Stats{Written: uint64(len(in))}) {
+		t.Errorf("Stats = %+v", st)
+	}
+	recs := readAll(t, r.Client)
+	if len(recs) != len(in) {
+		t.Fatalf("%d records, want %d", len(recs), len(in))
+	}
+	for i, got := range recs {
+		want := *in[i]
+		if got.ID == "" || !got.Time.Equal(want.Time) {
+			t.Errorf("record %d: id %q, time %v", i, got.ID, got.Time)
+		}
+		if !proto.Equal(got.Received, want.Received) || !proto.Equal(got.Returned, want.Returned) {
+			t.Errorf("record %d: objects differ", i)
+		}
+		var gotEv, wantEv any
+		_ = json.Unmarshal(got.Event, &gotEv)
+		_ = json.Unmarshal(want.Event, &wantEv)
+		if fmt.Sprint(gotEv) != fmt.Sprint(wantEv) {
+			t.Errorf("record %d: event %s", i, got.Event)
+		}
+		got.ID, got.Time, got.Received, got.Returned, got.Event = "", want.Time, nil, nil, nil
+		want.Received, want.Returned, want.Event = nil, nil, nil
+		if a, b := mustJSON(t, &got), mustJSON(t, &want); a != b {
+			t.Errorf("record %d:\n got %s\nwant %s", i, a, b)
+		}
+	}
+	if recs[0].Text() == "" || !strings.Contains(recs[0].Text(), "→ response status 201") ||
+		!strings.Contains(recs[1].Text(), "→ error: no such thing") {
+		t.Errorf("text lines:\n%s\n%s", recs[0].Text(), recs[1].Text())
 	}
 }
 
@@ -181,7 +160,7 @@ func streamHolds(t *testing.T, rdb *redis.Client, s string) bool {
 
 func TestCloseFlushesEverything(t *testing.T) {
 	r := redistest.Start(t)
-	w := newWriter(t, writerClient(t, r.Addr), journal.Options{Redact: true, MaxBody: 64, Buffer: 1000, BatchSize: 64})
+	w := newWriter(t, writerClient(t, r.Addr), journal.Options{Buffer: 1000, BatchSize: 64})
 	objs := captures.MustDispatches(t)
 	const n = 500
 	for i := 0; i < n; i++ {
@@ -220,7 +199,7 @@ func TestStreamStaysBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	const maxLen, n = 50, 1000
-	w := newWriter(t, writerClient(t, r.Addr), journal.Options{MaxLen: maxLen, Buffer: n, Redact: true})
+	w := newWriter(t, writerClient(t, r.Addr), journal.Options{MaxLen: maxLen, Buffer: n})
 	o := captures.MustFind(t, captures.Hook(coprocess.HookType_Pre, false))
 	for i := 0; i < n; i++ {
 		w.Append(dispatchEntry(o, fmt.Sprint("corr-", i)))
@@ -251,7 +230,7 @@ func TestFullBufferDropsWithoutBlocking(t *testing.T) {
 	t.Cleanup(unpause)
 
 	const buffer, n = 4, 200
-	w := newWriter(t, writerClient(t, r.Addr), journal.Options{Buffer: buffer, BatchSize: 1, Redact: true})
+	w := newWriter(t, writerClient(t, r.Addr), journal.Options{Buffer: buffer, BatchSize: 1})
 	o := captures.MustFind(t, captures.Hook(coprocess.HookType_PostKeyAuth, true))
 	accepted := 0
 	var slowest time.Duration
@@ -284,7 +263,7 @@ func TestRedisDownCostsCountedEntries(t *testing.T) {
 	r := redistest.Start(t)
 	// Small batches: when Close gives up on Redis, most entries are still
 	// buffered.
-	w := newWriter(t, writerClient(t, r.Addr), journal.Options{Buffer: 20, BatchSize: 1, Redact: true})
+	w := newWriter(t, writerClient(t, r.Addr), journal.Options{Buffer: 20, BatchSize: 1})
 	o := captures.MustFind(t, captures.Hook(coprocess.HookType_Post, true))
 	w.Append(dispatchEntry(o, "before"))
 	grpctest.Eventually(t, 5*time.Second, func() bool { return w.Stats().Written == 1 }, "first entry not written")
@@ -309,30 +288,6 @@ func TestRedisDownCostsCountedEntries(t *testing.T) {
 	}
 }
 
-func TestBodyCutStaysMarshalable(t *testing.T) {
-	r := redistest.Start(t)
-	body := "a" + strings.Repeat("é", 100)
-	o := &coprocess.Object{
-		HookType: coprocess.HookType_Pre,
-		Request:  &coprocess.MiniRequestObject{Method: "POST", Body: body, RawBody: []byte(body)},
-	}
-	for _, redacted := range []bool{true, false} {
-		if err := r.Client.Del(context.Background(), stream).Err(); err != nil {
-			t.Fatal(err)
-		}
-		w := newWriter(t, writerClient(t, r.Addr), journal.Options{MaxBody: 10, Redact: redacted})
-		w.Append(dispatchEntry(o, ""))
-		closeWriter(t, w)
-		recs := readAll(t, r.Client)
-		if len(recs) != 1 || recs[0].Object == nil {
-			t.Fatalf("redact=%v: the Object of a body cut inside a character was lost: %+v", redacted, recs)
-		}
-		if got := recs[0].Object.GetRequest().GetBody(); !utf8.ValidString(got) || !strings.HasPrefix(got, "aéééé") {
-			t.Errorf("redact=%v: stored body %q", redacted, got)
-		}
-	}
-}
-
 func TestDecode(t *testing.T) {
 	obj, _ := proto.Marshal(&coprocess.Object{HookName: "h"})
 	now := time.Now().UTC().Format(time.RFC3339Nano)
@@ -341,13 +296,14 @@ func TestDecode(t *testing.T) {
 		values  map[string]any
 		wantErr string
 	}{
-		{"minimal", map[string]any{"meta": `{"time":"` + now + `","kind":"dispatch"}`}, ""},
-		{"full", map[string]any{"meta": `{"time":"` + now + `","kind":"dispatch","status":200,"duration_us":7}`, "object": string(obj)}, ""},
-		{"no meta", map[string]any{"time": now, "kind": "dispatch"}, "no meta field"},
-		{"bad meta", map[string]any{"meta": `{"time":`}, "meta"},
-		{"bad time", map[string]any{"meta": `{"time":"yesterday","kind":"dispatch"}`}, "time"},
-		{"bad status", map[string]any{"meta": `{"time":"` + now + `","status":"OK"}`}, "status"},
-		{"bad object", map[string]any{"meta": `{"time":"` + now + `"}`, "object": "\xff\xff"}, "object"},
+		{"minimal", map[string]any{"record": `{"time":"` + now + `","kind":"dispatch"}`}, ""},
+		{"full", map[string]any{"record": `{"time":"` + now + `","kind":"dispatch","status":200,"duration_us":7}`, "received": string(obj)}, ""},
+		{"no record", map[string]any{"time": now, "kind": "dispatch"}, "no record field"},
+		{"bad record", map[string]any{"record": `{"time":`}, "record"},
+		{"bad time", map[string]any{"record": `{"time":"yesterday","kind":"dispatch"}`}, "time"},
+		{"bad status", map[string]any{"record": `{"time":"` + now + `","status":"OK"}`}, "status"},
+		{"bad received", map[string]any{"record": `{"time":"` + now + `"}`, "received": "\xff\xff"}, "received"},
+		{"bad returned", map[string]any{"record": `{"time":"` + now + `"}`, "returned": "\xff\xff"}, "returned"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -361,27 +317,27 @@ func TestDecode(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if tt.name == "full" && (rec.Status != 200 || rec.Duration != 7*time.Microsecond || rec.Object.GetHookName() != "h") {
+			if tt.name == "full" && (rec.Status != 200 || rec.DurationUS != 7 || rec.Received.GetHookName() != "h") {
 				t.Errorf("record = %+v", rec)
 			}
 		})
 	}
 }
 
-// TestMetaEscaping: summary values come from clients; whatever they hold,
-// the meta field stays valid JSON and reads back as sent (invalid UTF-8
+// TestRecordEscaping: summary values come from clients; whatever they hold,
+// the record stays valid JSON and reads back as sent (invalid UTF-8
 // replaced).
-func TestMetaEscaping(t *testing.T) {
+func TestRecordEscaping(t *testing.T) {
 	srv := redistest.Start(t)
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
 	defer rdb.Close()
-	w := journal.NewWriter(rdb, journal.Options{Linger: -1, Redact: true, MaxBody: 10})
+	w := journal.NewWriter(rdb, journal.Options{Linger: -1})
 	// An Object's strings are valid UTF-8 (gRPC refuses others): the
 	// correlation id alone is also tried with invalid UTF-8.
 	paths := []string{`/plain?a=b`, `/q"uote\back`, "/ctl\x00\n\t", "/é<>&", "/bad\xff"}
 	for _, p := range paths {
-		w.Append(journal.Entry{Time: time.Now(), Kind: journal.KindDispatch, CorrelationID: p,
-			Object: &coprocess.Object{Request: &coprocess.MiniRequestObject{RequestUri: strings.ToValidUTF8(p, "?"), Method: "GET"}}})
+		w.Append(&journal.Record{Time: time.Now(), Kind: journal.KindDispatch, CorrelationID: p,
+			Path: strings.ToValidUTF8(p, "?"), Method: "GET"})
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -395,7 +351,7 @@ func TestMetaEscaping(t *testing.T) {
 	for i, m := range msgs {
 		rec, err := journal.Decode(m)
 		if err != nil {
-			t.Fatalf("%q: %v (meta %q)", paths[i], err, m.Values["meta"])
+			t.Fatalf("%q: %v (record %q)", paths[i], err, m.Values["record"])
 		}
 		want := strings.ToValidUTF8(paths[i], "\uFFFD")
 		if rec.Path != strings.ToValidUTF8(paths[i], "?") || rec.CorrelationID != want || rec.Method != "GET" {
@@ -434,4 +390,13 @@ func TestSessionOf(t *testing.T) {
 			t.Errorf("%s %s: SessionOf = %q, want %q", o.GetHookType(), o.GetRequest().GetRequestUri(), got, want)
 		}
 	}
+}
+
+func mustJSON(t *testing.T, r *journal.Record) string {
+	t.Helper()
+	b, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

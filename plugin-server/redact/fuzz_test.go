@@ -120,8 +120,7 @@ var markers = regexp.MustCompile(regexp.QuoteMeta(fingerprintPrefix) + `[0-9a-f]
 	regexp.QuoteMeta(Placeholder) + `|` + regexp.QuoteMeta(truncatedMark))
 
 // FuzzRedactObject: Object never panics, never changes its input, keeps
-// valid UTF-8 valid (the copy marshals, and AppendObject encodes exactly
-// that copy), and the copy holds the session's
+// valid UTF-8 valid (the copy marshals), and the copy holds the session's
 // key nowhere once it is 8 bytes or more (shorter values are not scrubbed
 // from bodies, by design).
 func FuzzRedactObject(f *testing.F) {
@@ -167,14 +166,6 @@ func FuzzRedactObject(f *testing.F) {
 		if utf8.ValidString(name) && utf8.ValidString(value) && utf8.ValidString(key) && utf8.ValidString(body) {
 			if _, err := proto.Marshal(out); err != nil {
 				t.Fatalf("redacted copy of a valid Object does not marshal: %v", err)
-			}
-			// The journal's encoder writes exactly that copy.
-			enc := &coprocess.Object{}
-			if err := proto.Unmarshal(AppendObject(nil, in, Options{MaxBody: maxBody}), enc); err != nil {
-				t.Fatalf("AppendObject's encoding does not decode: %v", err)
-			}
-			if !proto.Equal(enc, out) {
-				t.Fatalf("AppendObject differs from Object:\n got %v\nwant %v", enc, out)
 			}
 		}
 		if len(key) < minScrubLen || strings.Contains(name, key) {

@@ -234,9 +234,8 @@ func (s *secret) bytes() []byte {
 // bodies where they would mostly match by chance.
 const minScrubLen = 8
 
-// collectSecrets lists the credential values o carries, each once.
-func collectSecrets(o *coprocess.Object) []secret {
-	var out []secret
+// collectSecrets adds the credential values o carries to out, each once.
+func collectSecrets(o *coprocess.Object, out []secret) []secret {
 	add := func(v string) {
 		if len(v) < minScrubLen {
 			return
@@ -275,12 +274,34 @@ func collectSecrets(o *coprocess.Object) []secret {
 // Object returns a copy of o fit to be logged or stored: keys, credentials
 // and secret session fields are replaced, and bodies are cut to
 // opts.MaxBody. Unchanged sub-messages are shared with o, not copied, so the
-// caller must treat both as read-only.
+// caller must treat both as read-only. protobuf-go encodes the copy like any
+// Object.
 func Object(o *coprocess.Object, opts Options) *coprocess.Object {
+	return For(opts, o).Object(o)
+}
+
+// Redactor redacts objects with the secrets of a set of objects: what a
+// plugin returns is redacted with the secrets the gateway sent too (an
+// echoed header, a body that repeats the key).
+type Redactor struct{ opts Options }
+
+// For finds the secrets of objs (nil ones are skipped) once.
+func For(opts Options, objs ...*coprocess.Object) Redactor {
+	opts.secrets = nil
+	for _, o := range objs {
+		if o != nil {
+			opts.secrets = collectSecrets(o, opts.secrets)
+		}
+	}
+	return Redactor{opts: opts}
+}
+
+// Object is Object(o, opts) with the Redactor's secrets.
+func (r Redactor) Object(o *coprocess.Object) *coprocess.Object {
 	if o == nil {
 		return nil
 	}
-	opts.secrets = collectSecrets(o)
+	opts := r.opts
 	session := Session(o.GetSession())
 	if session != nil {
 		// A key's alias is free text: people name a key after itself.
@@ -297,15 +318,29 @@ func Object(o *coprocess.Object, opts Options) *coprocess.Object {
 	}
 }
 
-// RequestURI returns the object's request URI with any key or credential
-// in its query string replaced; a URI without a query is returned as is,
-// at no cost.
-func RequestURI(o *coprocess.Object) string {
+// RequestURI is o's request URI with the Redactor's secrets scrubbed from
+// its query string.
+func (r Redactor) RequestURI(o *coprocess.Object) string {
 	uri := o.GetRequest().GetRequestUri()
 	if !strings.Contains(uri, "?") {
 		return uri
 	}
-	return For(o, Options{}).RequestURI()
+	return r.opts.scrub(uri)
+}
+
+// Fingerprint is Fingerprint(v), computed once for a known secret.
+func (r Redactor) Fingerprint(v string) string {
+	return r.opts.fingerprint(v)
+}
+
+// RequestURI returns the object's request URI with any key or credential
+// in its query string replaced; a URI without a query is returned as is,
+// at no cost.
+func RequestURI(o *coprocess.Object) string {
+	if !strings.Contains(o.GetRequest().GetRequestUri(), "?") {
+		return o.GetRequest().GetRequestUri()
+	}
+	return For(Options{}, o).RequestURI(o)
 }
 
 // Truncate cuts an object's bodies to opts.MaxBody without redacting

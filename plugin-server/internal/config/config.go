@@ -56,10 +56,6 @@ const (
 	EnvJournalLinger = "PLUGIN_JOURNAL_LINGER"
 )
 
-// DefaultMaxMessageBytes fits a 16 MiB request body, which the gateway
-// sends twice in one Object.
-const DefaultMaxMessageBytes = grpcserver.DefaultMaxMessageBytes
-
 // Config is the plugin server's configuration.
 type Config struct {
 	ListenAddr        string
@@ -86,13 +82,11 @@ func (c Config) JournalOptions(log *slog.Logger) journal.Options {
 		linger = -1 // journal.Options: none
 	}
 	return journal.Options{
-		Stream:  c.JournalStream,
-		MaxLen:  c.JournalMaxLen,
-		Buffer:  c.JournalBuffer,
-		Linger:  linger,
-		Redact:  c.Redact,
-		MaxBody: c.JournalMaxBody,
-		Logger:  log,
+		Stream: c.JournalStream,
+		MaxLen: c.JournalMaxLen,
+		Buffer: c.JournalBuffer,
+		Linger: linger,
+		Logger: log,
 	}
 }
 
@@ -104,12 +98,12 @@ func Load(args []string, getenv func(string) string, usageOut io.Writer) (Config
 	fs.SetOutput(usageOut)
 	env := envReader{getenv: getenv}
 
-	fs.StringVar(&c.ListenAddr, "listen", env.str(EnvListenAddr, ":50051"), "gRPC listen address ($"+EnvListenAddr+")")
+	fs.StringVar(&c.ListenAddr, "listen", env.str(EnvListenAddr, grpcserver.DefaultAddr), "gRPC listen address ($"+EnvListenAddr+")")
 	level := fs.String("log-level", env.str(EnvLogLevel, "info"), "log level: debug, info, warn, error ($"+EnvLogLevel+")")
 	fs.BoolVar(&c.Redact, "redact", env.boolean(EnvRedact, true), "redact keys and credentials in logs and journal; false for local debugging only ($"+EnvRedact+")")
 	fs.StringVar(&c.CorrelationHeader, "correlation-header", env.str(EnvCorrelationHeader, "X-Request-Id"), "request header used as correlation id ($"+EnvCorrelationHeader+")")
-	fs.IntVar(&c.MaxRecvBytes, "max-recv-bytes", env.integer(EnvMaxRecvBytes, DefaultMaxMessageBytes), "largest gRPC message accepted ($"+EnvMaxRecvBytes+")")
-	fs.IntVar(&c.MaxSendBytes, "max-send-bytes", env.integer(EnvMaxSendBytes, DefaultMaxMessageBytes), "largest gRPC message sent ($"+EnvMaxSendBytes+")")
+	fs.IntVar(&c.MaxRecvBytes, "max-recv-bytes", env.integer(EnvMaxRecvBytes, grpcserver.DefaultMaxMessageBytes), "largest gRPC message accepted ($"+EnvMaxRecvBytes+")")
+	fs.IntVar(&c.MaxSendBytes, "max-send-bytes", env.integer(EnvMaxSendBytes, grpcserver.DefaultMaxMessageBytes), "largest gRPC message sent ($"+EnvMaxSendBytes+")")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", env.duration(EnvShutdownTimeout, grpcserver.DefaultShutdownTimeout), "graceful stop limit ($"+EnvShutdownTimeout+")")
 	fs.StringVar(&c.JournalRedisURL, "journal-redis-url", env.str(EnvJournalRedisURL, ""), "Redis URL of the journal; empty disables it ($"+EnvJournalRedisURL+")")
 	fs.StringVar(&c.JournalStream, "journal-stream", env.str(EnvJournalStream, journal.DefaultStream), "journal stream key ($"+EnvJournalStream+")")

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/grpcserver"
 	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/journal"
 )
 
@@ -26,8 +27,8 @@ func TestDefaults(t *testing.T) {
 		LogLevel:          slog.LevelInfo,
 		Redact:            true,
 		CorrelationHeader: "X-Request-Id",
-		MaxRecvBytes:      DefaultMaxMessageBytes,
-		MaxSendBytes:      DefaultMaxMessageBytes,
+		MaxRecvBytes:      grpcserver.DefaultMaxMessageBytes,
+		MaxSendBytes:      grpcserver.DefaultMaxMessageBytes,
 		ShutdownTimeout:   10 * time.Second,
 		JournalStream:     journal.DefaultStream,
 		JournalMaxLen:     10000,

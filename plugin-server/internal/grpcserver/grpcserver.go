@@ -13,6 +13,7 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
@@ -35,13 +36,24 @@ type Options struct {
 	// ShutdownTimeout is how long a graceful stop may wait for in-flight
 	// calls before the server stops hard.
 	ShutdownTimeout time.Duration
+	// Unary are interceptors around every unary call, outermost first;
+	// panic recovery always runs inside them, so they see a panic as the
+	// codes.Internal error the client gets.
+	Unary []grpc.UnaryServerInterceptor
 }
 
 // Defaults for zero Options.
 const (
-	// DefaultMaxMessageBytes fits a 16 MiB request body, which the gateway
-	// sends twice in one Object.
+	// DefaultMaxMessageBytes is the largest gRPC message either way, the
+	// same on the gateway (coprocess_options.grpc_recv_max_size and
+	// grpc_send_max_size; compose.yaml sets both from .env). The largest
+	// Object is a Response hook's: the request body and the response body,
+	// each twice (body and raw_body). With an upstream that echoes the
+	// request, 4 × the body plus headers must fit: 32 MiB passes a 7 MiB
+	// body through both hooks, not 8 MiB (README, "Message sizes").
 	DefaultMaxMessageBytes = 32 << 20
+	// DefaultAddr is the plugin server's listen address.
+	DefaultAddr            = ":50051"
 	DefaultShutdownTimeout = 10 * time.Second
 )
 
@@ -76,8 +88,8 @@ func New(d coprocess.DispatcherServer, opts Options) *Server {
 	gs := grpc.NewServer(
 		grpc.MaxRecvMsgSize(opts.MaxRecvBytes),
 		grpc.MaxSendMsgSize(opts.MaxSendBytes),
-		grpc.ChainUnaryInterceptor(recoverUnary(log)),
-		grpc.ChainStreamInterceptor(recoverStream(log), endOnStop(stopping)),
+		grpc.ChainUnaryInterceptor(append(opts.Unary, recovery.UnaryServerInterceptor(recovered(log)))...),
+		grpc.ChainStreamInterceptor(recovery.StreamServerInterceptor(recovered(log)), endOnStop(stopping)),
 		// The gateway keeps one long-lived connection; let clients ping it
 		// without being cut off.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
@@ -136,30 +148,6 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 	return nil
 }
 
-// recoverUnary turns a panic in a handler into codes.Internal, so one bad
-// call does not take the plugin server (and every API using it) down.
-func recoverUnary(log *slog.Logger) grpc.UnaryServerInterceptor {
-	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
-		defer func() {
-			if r := recover(); r != nil {
-				err = recovered(log, info.FullMethod, r)
-			}
-		}()
-		return handler(ctx, req)
-	}
-}
-
-func recoverStream(log *slog.Logger) grpc.StreamServerInterceptor {
-	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
-		defer func() {
-			if r := recover(); r != nil {
-				err = recovered(log, info.FullMethod, r)
-			}
-		}()
-		return handler(srv, ss)
-	}
-}
-
 // endOnStop cancels a stream's context when stopping closes, so that
 // long-lived streams end with the graceful stop instead of holding it.
 func endOnStop(stopping <-chan struct{}) grpc.StreamServerInterceptor {
@@ -184,9 +172,13 @@ type stoppableStream struct {
 
 func (s stoppableStream) Context() context.Context { return s.ctx }
 
-// recovered logs a panic with its stack and returns the error the client
-// gets.
-func recovered(log *slog.Logger, method string, r any) error {
-	log.Error("panic in handler", "method", method, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
-	return status.Errorf(codes.Internal, "plugin server: panic in %s", method)
+// recovered turns a panic in a handler into codes.Internal, logged with its
+// stack, so that one bad call does not take the plugin server (and every
+// API using it) down.
+func recovered(log *slog.Logger) recovery.Option {
+	return recovery.WithRecoveryHandlerContext(func(ctx context.Context, p any) error {
+		method, _ := grpc.Method(ctx)
+		log.Error("panic in handler", "method", method, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+		return status.Errorf(codes.Internal, "plugin server: panic in %s: %v", method, p)
+	})
 }

@@ -28,10 +28,9 @@ import (
 
 	"github.com/tyk-lab/grpc-plugin-lab/coprocess"
 	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/captures"
-	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/config"
-	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/dispatcher"
 	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/grpcserver"
 	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/grpctest"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/plugin"
 )
 
 const service = "coprocess.Dispatcher"
@@ -42,7 +41,7 @@ func preObject(t *testing.T) *coprocess.Object {
 }
 
 func TestReflectionV1(t *testing.T) {
-	s := grpctest.Start(t, dispatcher.New(dispatcher.Options{}), grpcserver.Options{})
+	s := grpctest.Start(t, plugin.New(nil), grpcserver.Options{})
 	ctx := grpctest.Context(t, 10*time.Second)
 	stream, err := reflectionv1.NewServerReflectionClient(s.Conn).ServerReflectionInfo(ctx)
 	if err != nil {
@@ -99,7 +98,7 @@ func TestReflectionV1(t *testing.T) {
 }
 
 func TestReflectionV1alpha(t *testing.T) {
-	s := grpctest.Start(t, dispatcher.New(dispatcher.Options{}), grpcserver.Options{})
+	s := grpctest.Start(t, plugin.New(nil), grpcserver.Options{})
 	ctx := grpctest.Context(t, 10*time.Second)
 	stream, err := reflectionv1alpha.NewServerReflectionClient(s.Conn).ServerReflectionInfo(ctx) //nolint:staticcheck // old clients still use v1alpha
 	if err != nil {
@@ -122,7 +121,7 @@ func TestReflectionV1alpha(t *testing.T) {
 }
 
 func TestHealthServing(t *testing.T) {
-	s := grpctest.Start(t, dispatcher.New(dispatcher.Options{}), grpcserver.Options{})
+	s := grpctest.Start(t, plugin.New(nil), grpcserver.Options{})
 	h := healthpb.NewHealthClient(s.Conn)
 	for _, svc := range []string{"", service} {
 		resp, err := h.Check(grpctest.Context(t, 5*time.Second), &healthpb.HealthCheckRequest{Service: svc})
@@ -140,7 +139,7 @@ func TestHealthServing(t *testing.T) {
 // call arrived; it then waits for release or, with never, for the call's
 // own end.
 type gated struct {
-	*dispatcher.Server
+	*plugin.Plugin
 	entered chan struct{}
 	release chan struct{}
 	never   bool
@@ -148,7 +147,7 @@ type gated struct {
 
 func newGated(never bool) *gated {
 	return &gated{
-		Server:  dispatcher.New(dispatcher.Options{}),
+		Plugin:  plugin.New(nil),
 		entered: make(chan struct{}, 1),
 		release: make(chan struct{}),
 		never:   never,
@@ -162,7 +161,7 @@ func (g *gated) Dispatch(ctx context.Context, o *coprocess.Object) (*coprocess.O
 		return nil, ctx.Err()
 	}
 	<-g.release
-	return g.Server.Dispatch(ctx, o)
+	return g.Plugin.Dispatch(ctx, o)
 }
 
 type result struct {
@@ -265,18 +264,18 @@ func TestHardStopCutsOffEndlessCall(t *testing.T) {
 }
 
 // panicky panics on Objects named "panic".
-type panicky struct{ *dispatcher.Server }
+type panicky struct{ *plugin.Plugin }
 
 func (p panicky) Dispatch(ctx context.Context, o *coprocess.Object) (*coprocess.Object, error) {
 	if o.GetHookName() == "panic" {
 		panic("test panic")
 	}
-	return p.Server.Dispatch(ctx, o)
+	return p.Plugin.Dispatch(ctx, o)
 }
 
 func TestPanicBecomesInternal(t *testing.T) {
 	log, logs := grpctest.NewLog(slog.LevelInfo)
-	s := grpctest.Start(t, panicky{dispatcher.New(dispatcher.Options{})}, grpcserver.Options{Logger: log})
+	s := grpctest.Start(t, panicky{plugin.New(nil)}, grpcserver.Options{Logger: log})
 	ctx := grpctest.Context(t, 10*time.Second)
 	for i := 0; i < 2; i++ {
 		_, err := s.Client.Dispatch(ctx, &coprocess.Object{HookName: "panic"})
@@ -308,7 +307,7 @@ func bigObject(bodyBytes int) *coprocess.Object {
 }
 
 func TestOversizedObjectRefused(t *testing.T) {
-	s := grpctest.Start(t, dispatcher.New(dispatcher.Options{}), grpcserver.Options{MaxRecvBytes: 1 << 20, MaxSendBytes: 1 << 20})
+	s := grpctest.Start(t, plugin.New(nil), grpcserver.Options{MaxRecvBytes: 1 << 20, MaxSendBytes: 1 << 20})
 	ctx := grpctest.Context(t, 10*time.Second)
 	_, err := s.Client.Dispatch(ctx, bigObject(600<<10)) // 1.2 MiB Object
 	if status.Code(err) != codes.ResourceExhausted {
@@ -323,9 +322,9 @@ func TestOversizedObjectRefused(t *testing.T) {
 // The gateway sends a 3 MiB POST body twice (body and raw_body): the default
 // limits must let the 6 MiB Object through both ways.
 func TestDefaultLimitsFitA3MiBBody(t *testing.T) {
-	s := grpctest.Start(t, dispatcher.New(dispatcher.Options{}), grpcserver.Options{
-		MaxRecvBytes: config.DefaultMaxMessageBytes,
-		MaxSendBytes: config.DefaultMaxMessageBytes,
+	s := grpctest.Start(t, plugin.New(nil), grpcserver.Options{
+		MaxRecvBytes: grpcserver.DefaultMaxMessageBytes,
+		MaxSendBytes: grpcserver.DefaultMaxMessageBytes,
 	})
 	o := bigObject(3 << 20)
 	if size := proto.Size(o); size < 6<<20 {

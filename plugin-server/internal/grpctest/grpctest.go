@@ -18,7 +18,6 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/tyk-lab/grpc-plugin-lab/coprocess"
-	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/config"
 	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/grpcserver"
 )
 
@@ -42,10 +41,10 @@ type Server struct {
 func Start(t testing.TB, d coprocess.DispatcherServer, opts grpcserver.Options) *Server {
 	t.Helper()
 	if opts.MaxRecvBytes == 0 {
-		opts.MaxRecvBytes = config.DefaultMaxMessageBytes
+		opts.MaxRecvBytes = grpcserver.DefaultMaxMessageBytes
 	}
 	if opts.MaxSendBytes == 0 {
-		opts.MaxSendBytes = config.DefaultMaxMessageBytes
+		opts.MaxSendBytes = grpcserver.DefaultMaxMessageBytes
 	}
 	if opts.ShutdownTimeout == 0 {
 		opts.ShutdownTimeout = 5 * time.Second

@@ -43,9 +43,9 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/tyk-lab/grpc-plugin-lab/coprocess"
 	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/bench/load"
 	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/bench/payload"
-	"github.com/tyk-lab/grpc-plugin-lab/coprocess"
 )
 
 // Targets from the issue, checked at every concurrency.

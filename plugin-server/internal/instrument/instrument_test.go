@@ -1,10 +1,11 @@
-// Tests the Dispatcher through a real gRPC connection on loopback: every
-// captured gateway Object (and every hook type) is echoed unchanged, events
+// Tests the default plugin with the lab's instrumentation through a real
+// gRPC connection on loopback: every captured gateway Object (and every hook
+// type) is echoed unchanged, events
 // are accepted or refused with InvalidArgument, logs never hold a raw key
 // unless redaction is switched off, and the journal (real Redis) gets every
 // call with the right fields, bounded, without raw keys, and never slows
 // Dispatch down when Redis is gone.
-package dispatcher_test
+package instrument_test
 
 import (
 	"context"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -25,18 +27,27 @@ import (
 
 	"github.com/tyk-lab/grpc-plugin-lab/coprocess"
 	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/captures"
-	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/dispatcher"
 	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/grpcserver"
-	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/journal"
-	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/redact"
-	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/redistest"
 	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/grpctest"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/instrument"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/redistest"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/journal"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/plugin"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/redact"
 )
 
-// start serves a Dispatcher with opts and returns a client.
-func start(t *testing.T, opts dispatcher.Options) coprocess.DispatcherClient {
+// start serves the default plugin instrumented with opts and returns a
+// client.
+func start(t *testing.T, opts instrument.Options) coprocess.DispatcherClient {
 	t.Helper()
-	return grpctest.Start(t, dispatcher.New(opts), grpcserver.Options{}).Client
+	return startPlugin(t, plugin.New(opts.Logger), opts)
+}
+
+// startPlugin serves p instrumented with opts and returns a client.
+func startPlugin(t *testing.T, p coprocess.DispatcherServer, opts instrument.Options) coprocess.DispatcherClient {
+	t.Helper()
+	in := instrument.New(opts)
+	return grpctest.Start(t, p, grpcserver.Options{Logger: opts.Logger, Unary: []grpc.UnaryServerInterceptor{in.UnaryServerInterceptor()}}).Client
 }
 
 func dispatch(t *testing.T, c coprocess.DispatcherClient, o *coprocess.Object) *coprocess.Object {
@@ -95,7 +106,7 @@ func cases(t *testing.T) map[string]*coprocess.Object {
 
 func TestEchoesEveryObjectUnchanged(t *testing.T) {
 	log, _ := grpctest.NewLog(slog.LevelDebug) // log everything: logging must not alter
-	c := start(t, dispatcher.Options{Logger: log, Redact: true, CorrelationHeader: "X-Request-Id"})
+	c := start(t, instrument.Options{Logger: log, Redact: true, CorrelationHeader: "X-Request-Id"})
 	seen := map[coprocess.HookType]bool{}
 	for name, o := range cases(t) {
 		t.Run(name, func(t *testing.T) {
@@ -121,7 +132,7 @@ func TestEchoesEveryObjectUnchanged(t *testing.T) {
 // TestEchoKeepsRealisticObjectsWhole checks that the captures used above
 // are as rich as claimed, so that proto.Equal proves something.
 func TestEchoKeepsRealisticObjectsWhole(t *testing.T) {
-	c := start(t, dispatcher.Options{Redact: true})
+	c := start(t, instrument.Options{Redact: true})
 	pre := captures.MustFind(t, func(o *coprocess.Object) bool {
 		return o.GetHookType() == coprocess.HookType_Pre && o.GetRequest().GetBody() != ""
 	})
@@ -149,7 +160,7 @@ func TestEchoKeepsRealisticObjectsWhole(t *testing.T) {
 
 func TestDispatchEvent(t *testing.T) {
 	log, logs := grpctest.NewLog(slog.LevelInfo)
-	c := start(t, dispatcher.Options{Logger: log, Redact: true})
+	c := start(t, instrument.Options{Logger: log, Redact: true})
 	ctx := grpctest.Context(t, 30*time.Second)
 
 	for i, p := range captures.MustEvents(t) {
@@ -227,7 +238,7 @@ func TestEventCorrelationID(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			log, logs := grpctest.NewLog(slog.LevelInfo)
-			c := start(t, dispatcher.Options{Logger: log, Redact: true, CorrelationHeader: tt.header})
+			c := start(t, instrument.Options{Logger: log, Redact: true, CorrelationHeader: tt.header})
 			var p []byte
 			switch tt.origReq {
 			case "":
@@ -241,17 +252,17 @@ func TestEventCorrelationID(t *testing.T) {
 				p = eventWithRequest(t, tt.origReq)
 			}
 			event(t, c, p)
-			var rec struct {
-				Msg           string
-				CorrelationID *string `json:"correlation_id"`
+			var line struct {
+				Msg   string
+				Event *journal.Record
 			}
 			for _, l := range logs.Lines() {
-				if err := json.Unmarshal([]byte(l), &rec); err == nil && rec.Msg == "event received" {
+				if err := json.Unmarshal([]byte(l), &line); err == nil && line.Msg == "event received" {
 					break
 				}
 			}
-			if rec.Msg != "event received" || rec.CorrelationID == nil || *rec.CorrelationID != tt.want {
-				t.Errorf("log %s: correlation_id = %v, want %q", logs.String(), rec.CorrelationID, tt.want)
+			if line.Msg != "event received" || line.Event == nil || line.Event.CorrelationID != tt.want {
+				t.Errorf("log %s: event record %+v, want correlation_id %q", logs.String(), line.Event, tt.want)
 			}
 		})
 	}
@@ -318,7 +329,7 @@ func TestLogsNeverHoldRawKeys(t *testing.T) {
 		for _, redacted := range []bool{true, false} {
 			t.Run(fmt.Sprintf("%v redact=%v", level, redacted), func(t *testing.T) {
 				log, logs := grpctest.NewLog(level)
-				c := start(t, dispatcher.Options{Logger: log, Redact: redacted, CorrelationHeader: "X-Request-Id"})
+				c := start(t, instrument.Options{Logger: log, Redact: redacted, CorrelationHeader: "X-Request-Id"})
 				for _, o := range objs {
 					if got := dispatch(t, c, o); !proto.Equal(got, o) {
 						t.Fatalf("%s: the returned Object differs from the sent one (raw key must be returned)", o.GetHookType())
@@ -333,7 +344,7 @@ func TestLogsNeverHoldRawKeys(t *testing.T) {
 						t.Fatalf("log line %d is not JSON: %s", i, line)
 					}
 				}
-				if level == slog.LevelDebug && !strings.Contains(out, `"msg":"dispatch object"`) {
+				if level == slog.LevelDebug && !strings.Contains(out, `"msg":"dispatch objects"`) {
 					t.Fatal("no Object logged at debug level")
 				}
 				if !redacted {
@@ -388,10 +399,10 @@ const (
 
 func TestJournalGetsEveryCall(t *testing.T) {
 	r := redistest.Start(t)
-	jw := journal.NewWriter(journalClient(t, r.Addr), journal.Options{Stream: stream, MaxLen: 10000, Redact: true, MaxBody: maxBody})
+	jw := journal.NewWriter(journalClient(t, r.Addr), journal.Options{Stream: stream, MaxLen: 10000})
 	t.Cleanup(func() { _ = jw.Close(context.Background()) })
 	log, _ := grpctest.NewLog(slog.LevelInfo)
-	c := start(t, dispatcher.Options{Logger: log, Journal: jw, Redact: true, CorrelationHeader: strings.ToLower(corrHeader)})
+	c := start(t, instrument.Options{Logger: log, Journal: jw, Redact: true, MaxBody: maxBody, CorrelationHeader: strings.ToLower(corrHeader)})
 
 	objs := captures.MustDispatches(t)
 	objs = append(objs, customKeyCheck(t))
@@ -473,15 +484,15 @@ func checkDispatchRecord(t *testing.T, rec journal.Record, o *coprocess.Object, 
 		t.Errorf("%s: time %v", name, rec.Time)
 	}
 	want := redact.Object(o, redact.Options{MaxBody: maxBody})
-	if !proto.Equal(rec.Object, want) {
-		t.Errorf("%s: stored Object is not the redacted one\ngot  %v\nwant %v", name, rec.Object, want)
+	if !proto.Equal(rec.Received, want) {
+		t.Errorf("%s: stored Object is not the redacted one\ngot  %v\nwant %v", name, rec.Received, want)
 	}
-	for _, b := range []string{rec.Object.GetRequest().GetBody(), string(rec.Object.GetResponse().GetRawBody())} {
+	for _, b := range []string{rec.Received.GetRequest().GetBody(), string(rec.Received.GetResponse().GetRawBody())} {
 		if len(b) > maxBody+len("…[truncated]") {
 			t.Errorf("%s: body of %d bytes stored", name, len(b))
 		}
 	}
-	if n := len(o.GetResponse().GetBody()); n > maxBody && !strings.HasSuffix(rec.Object.GetResponse().GetBody(), "…[truncated]") {
+	if n := len(o.GetResponse().GetBody()); n > maxBody && !strings.HasSuffix(rec.Received.GetResponse().GetBody(), "…[truncated]") {
 		t.Errorf("%s: %d-byte response body not marked as cut", name, n)
 	}
 }
@@ -501,7 +512,7 @@ func checkEventRecord(t *testing.T, rec journal.Record, payload []byte, corr str
 	if err := json.Unmarshal(rec.Event, &out); err != nil {
 		t.Fatalf("record %s: event JSON: %v", rec.ID, err)
 	}
-	if rec.Kind != journal.KindEvent || rec.EventType != in.Message.Type || rec.APIID != in.Spec.APIID || rec.Object != nil ||
+	if rec.Kind != journal.KindEvent || rec.EventType != in.Message.Type || rec.APIID != in.Spec.APIID || rec.Received != nil || rec.Returned != nil ||
 		rec.CorrelationID != corr {
 		t.Errorf("record %s: fields = %+v", rec.ID, rec)
 	}
@@ -513,9 +524,9 @@ func checkEventRecord(t *testing.T, rec journal.Record, payload []byte, corr str
 
 func TestJournalWithoutRedaction(t *testing.T) {
 	r := redistest.Start(t)
-	jw := journal.NewWriter(journalClient(t, r.Addr), journal.Options{Stream: stream, MaxLen: 100, Redact: false, MaxBody: -1})
+	jw := journal.NewWriter(journalClient(t, r.Addr), journal.Options{Stream: stream, MaxLen: 100})
 	t.Cleanup(func() { _ = jw.Close(context.Background()) })
-	c := start(t, dispatcher.Options{Journal: jw, Redact: false})
+	c := start(t, instrument.Options{Journal: jw, Redact: false, MaxBody: -1})
 	o := captures.MustFind(t, captures.Hook(coprocess.HookType_Response, true))
 	dispatch(t, c, o)
 	event(t, c, captures.MustEvents(t)[1])
@@ -528,11 +539,11 @@ func TestJournalWithoutRedaction(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rec.Key != o.GetSession().GetKeyId() || !proto.Equal(rec.Object, o) {
+	if rec.Key != o.GetSession().GetKeyId() || !proto.Equal(rec.Received, o) {
 		t.Errorf("with redaction off, the record is not the Object as received: key %q", rec.Key)
 	}
 	sec := collect(t, []*coprocess.Object{o}, captures.MustEvents(t)[1:2])
-	if ev := fmt.Sprint(msgs[1].Values["event"]); !strings.Contains(ev, sec.evKeys[0]) || !strings.Contains(ev, sec.evOrigin[0]) {
+	if ev := fmt.Sprint(msgs[1].Values["record"]); !strings.Contains(ev, sec.evKeys[0]) || !strings.Contains(ev, sec.evOrigin[0]) {
 		t.Errorf("with redaction off, the event is redacted: %s", ev)
 	}
 }
@@ -543,9 +554,9 @@ func TestJournalStaysBounded(t *testing.T) {
 	if err := r.Client.ConfigSet(context.Background(), "stream-node-max-entries", fmt.Sprint(node)).Err(); err != nil {
 		t.Fatal(err)
 	}
-	jw := journal.NewWriter(journalClient(t, r.Addr), journal.Options{Stream: stream, MaxLen: maxLen, Redact: true, MaxBody: 16})
+	jw := journal.NewWriter(journalClient(t, r.Addr), journal.Options{Stream: stream, MaxLen: maxLen})
 	t.Cleanup(func() { _ = jw.Close(context.Background()) })
-	c := start(t, dispatcher.Options{Journal: jw, Redact: true})
+	c := start(t, instrument.Options{Journal: jw, Redact: true})
 	o := captures.MustFind(t, captures.Hook(coprocess.HookType_Post, true))
 	for i := 0; i < n; i++ {
 		dispatch(t, c, o)
@@ -558,9 +569,9 @@ func TestJournalStaysBounded(t *testing.T) {
 
 func TestRedisDownDoesNotSlowDispatch(t *testing.T) {
 	r := redistest.Start(t)
-	jw := journal.NewWriter(journalClient(t, r.Addr), journal.Options{Stream: stream, MaxLen: 100, Buffer: 8, Redact: true})
+	jw := journal.NewWriter(journalClient(t, r.Addr), journal.Options{Stream: stream, MaxLen: 100, Buffer: 8})
 	t.Cleanup(func() { _ = jw.Close(context.Background()) })
-	c := start(t, dispatcher.Options{Journal: jw, Redact: true})
+	c := start(t, instrument.Options{Journal: jw, Redact: true})
 	o := captures.MustFind(t, captures.Hook(coprocess.HookType_Response, true))
 	dispatch(t, c, o)
 	grpctest.Eventually(t, 10*time.Second, func() bool { return jw.Stats().Written == 1 }, "journal wrote %+v", jw.Stats())

@@ -1,4 +1,4 @@
-// Benchmarks the lab's Dispatcher (info-level JSON log to a file, journal to
+// Benchmarks the default plugin with the lab's instrumentation (info-level JSON log to a file, journal to
 // a real Redis, redaction on: the plugin server's defaults) against a bare
 // echo handler, on the payloads of `make bench` (bench/payload):
 //
@@ -9,13 +9,13 @@
 //     callers on one connection, as the gateway keeps): allocations per
 //     dispatch, client side included, as the plugin server sees them.
 //
-//     go test -run '^$' -bench . -benchmem ./internal/dispatcher
+//     go test -run '^$' -bench . -benchmem ./plugin-server/internal/instrument
 //
 // The journal writes on its own goroutine; the benchmarks wait for every
 // entry to reach Redis before stopping the clock, so ns/op and allocs/op
 // (counted process-wide) include the writer's work. The lab cases skip when
-// redis-server is not installed (see internal/testredis).
-package dispatcher_test
+// redis-server is not installed (see internal/redistest).
+package instrument_test
 
 import (
 	"context"
@@ -33,14 +33,16 @@ import (
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/grpc"
 
-	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/bench/payload"
 	"github.com/tyk-lab/grpc-plugin-lab/coprocess"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/bench/payload"
 	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/config"
-	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/dispatcher"
-	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/journal"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/grpcserver"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/grpctest"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/instrument"
 	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/logwriter"
 	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/redistest"
-	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/grpctest"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/journal"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/plugin"
 )
 
 // benchBare is the baseline: the generated Dispatcher returning the request.
@@ -60,8 +62,8 @@ type benchJournal struct {
 	appended atomic.Uint64
 }
 
-func (j *benchJournal) Append(e journal.Entry) bool {
-	for !j.w.Append(e) {
+func (j *benchJournal) Append(r *journal.Record) bool {
+	for !j.w.Append(r) {
 		time.Sleep(50 * time.Microsecond)
 	}
 	j.appended.Add(1)
@@ -90,7 +92,7 @@ func (j *benchJournal) drain(b *testing.B) {
 // benchLab is the plugin server's Dispatcher configured as `plugin-server`
 // runs it by default: info-level JSON log to a file and journal to a fresh
 // Redis, or only one of the two (to see where the cost goes).
-func benchLab(b *testing.B, withLog, withJournal bool) (*dispatcher.Server, *benchJournal) {
+func benchLab(b *testing.B, withLog, withJournal bool) (*benchServer, *benchJournal) {
 	b.Helper()
 	cfg, err := config.Load(nil, func(string) string { return "" }, io.Discard)
 	if err != nil {
@@ -108,9 +110,10 @@ func benchLab(b *testing.B, withLog, withJournal bool) (*dispatcher.Server, *ben
 		b.Cleanup(out.Close)
 		log = slog.New(slog.NewJSONHandler(out, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	}
-	opts := dispatcher.Options{
+	opts := instrument.Options{
 		Logger:            log,
 		Redact:            cfg.Redact,
+		MaxBody:           cfg.JournalMaxBody,
 		CorrelationHeader: cfg.CorrelationHeader,
 	}
 	var j *benchJournal
@@ -127,7 +130,27 @@ func benchLab(b *testing.B, withLog, withJournal bool) (*dispatcher.Server, *ben
 		j = &benchJournal{w: w}
 		opts.Journal = j
 	}
-	return dispatcher.New(opts), j
+	return &benchServer{plugin.New(log), instrument.New(opts).UnaryServerInterceptor()}, j
+}
+
+// benchServer is the plugin and its instrumentation, as plugin-server
+// serves them.
+type benchServer struct {
+	plugin *plugin.Plugin
+	unary  grpc.UnaryServerInterceptor
+}
+
+var benchInfo = &grpc.UnaryServerInfo{FullMethod: coprocess.Dispatcher_Dispatch_FullMethodName}
+
+// Dispatch calls the plugin through the interceptor, as gRPC would.
+func (s *benchServer) Dispatch(ctx context.Context, o *coprocess.Object) (*coprocess.Object, error) {
+	resp, err := s.unary(ctx, o, benchInfo, func(ctx context.Context, req any) (any, error) {
+		return s.plugin.Dispatch(ctx, req.(*coprocess.Object))
+	})
+	if err != nil {
+		return nil, err
+	}
+	return resp.(*coprocess.Object), nil
 }
 
 // benchVariants are the servers compared: the bare echo, the lab with only
@@ -210,7 +233,7 @@ func BenchmarkDispatchGRPC(b *testing.B) {
 			b.Run(name+"/"+v.name, func(b *testing.B) {
 				o := benchPayload(b, name)
 				d, j := benchLab(b, v.withLog, v.journal)
-				benchGRPC(b, o, d, j)
+				benchGRPC(b, o, d.plugin, j, d.unary)
 			})
 		}
 	}
@@ -219,7 +242,7 @@ func BenchmarkDispatchGRPC(b *testing.B) {
 // benchGRPC serves d on a plain gRPC server (the message limits of the
 // plugin server, nothing else, so that only the handler differs) and calls
 // it from benchCallers goroutines.
-func benchGRPC(b *testing.B, o *coprocess.Object, d coprocess.DispatcherServer, j *benchJournal) {
+func benchGRPC(b *testing.B, o *coprocess.Object, d coprocess.DispatcherServer, j *benchJournal, unary ...grpc.UnaryServerInterceptor) {
 	b.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -227,8 +250,9 @@ func benchGRPC(b *testing.B, o *coprocess.Object, d coprocess.DispatcherServer, 
 	}
 	srv := grpctest.Serve(b, lis, func(ctx context.Context, lis net.Listener) error {
 		gs := grpc.NewServer(
-			grpc.MaxRecvMsgSize(config.DefaultMaxMessageBytes),
-			grpc.MaxSendMsgSize(config.DefaultMaxMessageBytes))
+			grpc.MaxRecvMsgSize(grpcserver.DefaultMaxMessageBytes),
+			grpc.MaxSendMsgSize(grpcserver.DefaultMaxMessageBytes),
+			grpc.ChainUnaryInterceptor(unary...))
 		coprocess.RegisterDispatcherServer(gs, d)
 		go func() {
 			<-ctx.Done()
