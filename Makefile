@@ -45,7 +45,7 @@ e2e: ## Run the e2e suite against its own copy of the lab; fails if it cannot ru
 	$(COMPOSE) -p $$project down --volumes --remove-orphans >/dev/null 2>&1 || true; \
 	exit $$rc
 
-proto: ## Regenerate coprocess/ from proto/ with the generators pinned in go.mod.
+proto: ## Regenerate coprocess/*.pb.go from coprocess/*.proto with the generators pinned in go.mod.
 	@scripts/proto.sh generate
 
 check: ## Formatting, go vet, and freshness of the generated code.

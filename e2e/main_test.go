@@ -200,13 +200,13 @@ func startLab(t *testing.T) (*Lab, string, error) {
 	if out, err := version.CombinedOutput(); err != nil {
 		return nil, fmt.Sprintf("no `docker compose` CLI, which builds the lab's images: %v %s", err, bytes.TrimSpace(out)), nil
 	}
-	for _, img := range []struct{ variable, def string }{
-		{"TYK_GATEWAY_IMAGE", "tykio/tyk-gateway:v5.14.0"},
-		{"REDIS_IMAGE", "redis:7.4.2-bookworm"},
-		{"GO_IMAGE", "golang:1.26.8-bookworm"},
-		{"RUNTIME_IMAGE", "gcr.io/distroless/static-debian12:nonroot"},
-	} {
-		if reason := ensureImage(ctx, t, docker, img.variable, env.get(img.variable, img.def)); reason != "" {
+	// The images are pinned in .env, and only there.
+	for _, variable := range []string{"TYK_GATEWAY_IMAGE", "REDIS_IMAGE", "GO_IMAGE", "RUNTIME_IMAGE"} {
+		ref := env.get(variable, "")
+		if ref == "" {
+			return nil, "", fmt.Errorf("%s is not set in .env (or the environment)", variable)
+		}
+		if reason := ensureImage(ctx, t, docker, variable, ref); reason != "" {
 			return nil, reason, nil
 		}
 	}

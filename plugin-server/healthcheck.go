@@ -3,6 +3,8 @@
 package main
 
 import (
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/grpcserver"
+
 	"context"
 	"flag"
 	"fmt"
@@ -45,7 +47,7 @@ func healthcheck(ctx context.Context, args []string, getenv func(string) string,
 // localAddr turns a listen address such as ":50051" into one to dial.
 func localAddr(listen string) string {
 	if listen == "" {
-		listen = ":50051"
+		listen = grpcserver.DefaultAddr
 	}
 	host, port, err := net.SplitHostPort(listen)
 	if err != nil {

@@ -2,14 +2,14 @@
 # `make bench`: how much the lab's plugin server costs. See BENCHMARKS.md.
 #
 #   Part 1 (no Docker; needs redis-server): the plugin server's Dispatch
-#           through real gRPC against a bare echo (bench/dispatch).
-#   Go benchmarks: allocations per dispatch (internal/dispatcher).
+#           through real gRPC against a bare echo (plugin-server/internal/bench/dispatch).
+#   Go benchmarks: allocations per dispatch (plugin-server/internal/instrument).
 #   Part 2 (only when the lab is up, `make up`): the gateway's Classic API
 #           with its two gRPC hooks against the same API without plugins
-#           (bench/gateway), and the plugin server's CPU per dispatch.
+#           (plugin-server/internal/bench/gateway), and the plugin server's CPU per dispatch.
 #
 # BENCH_QUICK=1 makes every part short (about a minute in all).
-# BENCH_GATEWAY_BARE=1 also runs part 2 with bench/bareecho in place of the
+# BENCH_GATEWAY_BARE=1 also runs part 2 with plugin-server/internal/bench/bareecho in place of the
 #   lab's plugin server (stopped meanwhile, then restarted).
 # The last line is part 1's: BENCH dispatch_vs_bare small=<ratio> large=<ratio>
 source "$(dirname "$0")/lib.sh"
@@ -32,11 +32,11 @@ gotest=$(mktemp)
 trap 'rm -f "$out" "$gotest"' EXIT
 
 echo "=== Part 1: plugin server vs bare echo (no Docker)"
-go run ./bench/dispatch "${dispatch_flags[@]}" | tee "$out"
+go run ./plugin-server/internal/bench/dispatch "${dispatch_flags[@]}" | tee "$out"
 
 echo
-echo "=== Go benchmarks: cost and allocations per dispatch (go test -bench . -benchmem ./internal/dispatcher)"
-if ! go test -run '^$' -bench . -benchmem -benchtime "$benchtime" ./internal/dispatcher >"$gotest" 2>&1; then
+echo "=== Go benchmarks: cost and allocations per dispatch (go test -bench . -benchmem ./plugin-server/internal/instrument)"
+if ! go test -run '^$' -bench . -benchmem -benchtime "$benchtime" ./plugin-server/internal/instrument >"$gotest" 2>&1; then
   cat "$gotest" >&2
   exit 1
 fi
@@ -44,7 +44,7 @@ grep -E '^(Benchmark|--- SKIP)' "$gotest" || cat "$gotest"
 
 echo
 echo "=== Part 2: the gateway with and without the two gRPC hooks"
-go run ./bench/gateway "${gateway_flags[@]}"
+go run ./plugin-server/internal/bench/gateway "${gateway_flags[@]}"
 
 echo
 grep '^BENCH dispatch_vs_bare ' "$out" | tail -1

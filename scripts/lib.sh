@@ -9,5 +9,5 @@ if [[ -f .env ]]; then
   set +a
 fi
 COMPOSE=${COMPOSE:-docker compose}
-GATEWAY_URL="http://127.0.0.1:${TYK_GATEWAY_PORT:-8080}"
-PLUGIN_ADDR="127.0.0.1:${PLUGIN_SERVER_PORT:-50051}"
+GATEWAY_URL="http://127.0.0.1:${TYK_GATEWAY_PORT:?set in .env}"
+PLUGIN_ADDR="127.0.0.1:${PLUGIN_SERVER_PORT:?set in .env}"

@@ -20,12 +20,12 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/tyk-lab/grpc-plugin-lab/coprocess"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/grpcserver"
 )
 
-// maxMessageBytes is the plugin server's default limit
-// (config.DefaultMaxMessageBytes), repeated here so that this program links
-// nothing but gRPC and the generated code.
-const maxMessageBytes = 32 << 20
+// maxMessageBytes is the plugin server's default limit (a constant: the
+// bare echo registers nothing of the lab's).
+const maxMessageBytes = grpcserver.DefaultMaxMessageBytes
 
 // echo is the bare Dispatcher.
 type echo struct {

@@ -219,8 +219,8 @@ type meter struct {
 	client  *http.Client
 	journal *redis.Client
 	docker  *docker
-	plugin  container // the lab's plugin server (or the bare echo in its place)
-	gateway container
+	plugin  labContainer // the lab's plugin server (or the bare echo in its place)
+	gateway labContainer
 	foreign int // rounds disturbed by other clients of the lab
 }
 
@@ -245,7 +245,7 @@ type round struct {
 }
 
 // phase runs rounds alternating rounds against whatever plugin server is up.
-func (m *meter) phase(ctx context.Context, server string, plugin container, rounds int) (map[string][]round, error) {
+func (m *meter) phase(ctx context.Context, server string, plugin labContainer, rounds int) (map[string][]round, error) {
 	out := map[string][]round{}
 	for r := 0; r < rounds; r++ {
 		order := apis
@@ -306,7 +306,7 @@ func perCall(d time.Duration, n uint64) float64 {
 	return float64(d) / float64(time.Microsecond) / float64(n)
 }
 
-func (m *meter) round(ctx context.Context, a api, plugin container) (round, error) {
+func (m *meter) round(ctx context.Context, a api, plugin labContainer) (round, error) {
 	url := m.opts.url + a.path
 	var ok atomic.Uint64
 	j0 := m.journaled(ctx)
@@ -363,7 +363,7 @@ func (m *meter) journaled(ctx context.Context) int64 {
 }
 
 // cpu is a container's cumulative CPU time, or -1 when unknown.
-func (m *meter) cpu(ctx context.Context, c container) time.Duration {
+func (m *meter) cpu(ctx context.Context, c labContainer) time.Duration {
 	if m.docker == nil || c.ID == "" {
 		return -1
 	}

@@ -28,7 +28,7 @@ func (m *meter) withBareEcho(ctx context.Context) (map[string][]round, error) {
 	}
 	defer os.RemoveAll(dir)
 	bin := filepath.Join(dir, "bareecho")
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./bench/bareecho")
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./plugin-server/internal/bench/bareecho")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	build.Stdout, build.Stderr = os.Stdout, os.Stderr
 	if err := build.Run(); err != nil {
@@ -72,7 +72,7 @@ func (m *meter) withBareEcho(ctx context.Context) (map[string][]round, error) {
 	if err := waitClassic(ctx, m); err != nil {
 		return nil, fmt.Errorf("the gateway did not reach the bare echo: %w", err)
 	}
-	return m.phase(ctx, "bare", container{ID: strings.TrimSpace(id), Name: bareContainer}, m.opts.rounds)
+	return m.phase(ctx, "bare", labContainer{ID: strings.TrimSpace(id), Name: bareContainer}, m.opts.rounds)
 }
 
 // waitClassic waits until /classic/ answers 200 a few times in a row: the

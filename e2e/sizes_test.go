@@ -1,0 +1,129 @@
+// Message sizes: the largest body the README documents passes through both
+// of /classic/'s hooks with the lab's echoing upstream; 1 MiB more fails as
+// documented (500 "Middleware error", the gateway logging gRPC's size
+// error). The Response hook's Object carries the request body and the
+// response body, each twice (body and raw_body): with an upstream that
+// echoes the request, four times the body must fit in the gRPC limit.
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/journal"
+)
+
+// largestBody is the largest request body that passes through a Pre and a
+// Response hook with an echoing upstream, for a gRPC limit of limit bytes:
+// a quarter of it, less 1 MiB of headroom for headers, the session and the
+// echo's own JSON (README, "Message sizes").
+func largestBody(limit int) int { return limit/4 - 1<<20 }
+
+func TestMessageSizeBoundary(t *testing.T) {
+	l := getLab(t)
+	root, _ := filepath.Abs("..")
+	env, err := labEnv(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	limit, err := strconv.Atoi(env.get("GRPC_MAX_MESSAGE_BYTES", "33554432"))
+	if err != nil {
+		t.Fatalf("GRPC_MAX_MESSAGE_BYTES: %v", err)
+	}
+	fits := largestBody(limit)
+	t.Logf("gRPC limit %d MiB: the largest documented body is %d MiB", limit>>20, fits>>20)
+
+	// It passes both hooks, whole.
+	id := newID(t)
+	mark := l.mark(t)
+	body := strings.Repeat("a", fits)
+	r := l.send(t, http.MethodPost, "/classic/e2e/size", id, body, map[string]string{"Content-Type": "text/plain"})
+	var e upstreamEcho
+	if r.Status != http.StatusOK || json.Unmarshal(r.Body, &e) != nil || len(e.Body) != len(body) {
+		t.Fatalf("X-Request-Id %s: a %d MiB body: HTTP %d, %d bytes back (the upstream echoed %d bytes of body); want 200 and the body whole",
+			id, fits>>20, r.Status, len(r.Body), len(e.Body))
+	}
+	expectDispatches(t, id, l.recordsFor(t, mark, id),
+		pre("classic-keyless", http.MethodPost, "/classic/e2e/size"),
+		response("classic-keyless", http.MethodPost, "/classic/e2e/size", http.StatusOK, journal.SessionEmpty, ""))
+
+	// 1 MiB more: the Response hook's Object is over the limit.
+	since := time.Now()
+	id = newID(t)
+	mark = l.mark(t)
+	r = l.send(t, http.MethodPost, "/classic/e2e/size", id, strings.Repeat("a", fits+1<<20), map[string]string{"Content-Type": "text/plain"})
+	if r.Status != http.StatusInternalServerError || !strings.Contains(string(r.Body), "Middleware error") {
+		t.Errorf("X-Request-Id %s: a %d MiB body: HTTP %d %.200s; want 500 Middleware error", id, (fits+1<<20)>>20, r.Status, r.Body)
+	}
+	// The Pre hook (twice the body) still fits; the Response hook never
+	// reaches the plugin server.
+	expectDispatches(t, id, l.recordsFor(t, mark, id), pre("classic-keyless", http.MethodPost, "/classic/e2e/size"))
+
+	if l.External {
+		t.Log("external mode: the gateway's log is not read")
+		return
+	}
+	// What the gateway logs of it, at its default level: for a Response
+	// hook only that the hook failed (gRPC's error is at debug level).
+	l.expectGatewayLog(t, since, `message="Failed to process response"`, "mw=CustomMiddlewareResponseHook")
+
+	// Over half the limit: the Pre hook's Object is too large; the upstream
+	// is never called, and the gateway logs gRPC's error with both sizes.
+	since = time.Now()
+	id = newID(t)
+	mark = l.mark(t)
+	r = l.send(t, http.MethodPost, "/classic/e2e/size", id, strings.Repeat("a", limit/2+1<<20), map[string]string{"Content-Type": "text/plain"})
+	if r.Status != http.StatusInternalServerError || !strings.Contains(string(r.Body), "Middleware error") {
+		t.Errorf("X-Request-Id %s: a %d MiB body: HTTP %d %.200s; want 500 Middleware error", id, (limit/2+1<<20)>>20, r.Status, r.Body)
+	}
+	expectDispatches(t, id, l.recordsFor(t, mark, id))
+	l.expectGatewayLog(t, since, `message="Dispatch error"`, "larger than max")
+}
+
+// expectGatewayLog waits for a line of the gateway's log, written since
+// since, that holds every one of parts, and shows it.
+func (l *Lab) expectGatewayLog(t *testing.T, since time.Time, parts ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	gw, err := l.container(ctx, "tyk-gateway")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		rc, err := gw.Logs(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		logs, _ := io.ReadAll(rc)
+		rc.Close()
+		for _, line := range strings.Split(string(logs), "\n") {
+			if lineHasAll(line, parts) {
+				t.Logf("the gateway logged: %s", strings.TrimSpace(strings.ToValidUTF8(line, "")))
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("the gateway's log (since %s) has no line with %q", since.Format(time.TimeOnly), parts)
+			return
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+func lineHasAll(line string, parts []string) bool {
+	for _, p := range parts {
+		if !strings.Contains(line, p) {
+			return false
+		}
+	}
+	return true
+}
