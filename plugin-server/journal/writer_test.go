@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -399,4 +400,29 @@ func mustJSON(t *testing.T, r *journal.Record) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestLogValueIsTheJSON: a Record logs as the same object as its JSON.
+func TestLogValueIsTheJSON(t *testing.T) {
+	recs := []*journal.Record{
+		{Time: time.Now(), Kind: journal.KindDispatch, HookType: "Response", HookName: "h", APIID: "a", OrgID: "o",
+			Method: "GET", Path: "/p?q=\"1\"", Status: 200, Session: journal.SessionPresent, Key: "redacted:sha256:x",
+			CorrelationID: "c", DurationUS: 3, Changes: []string{"set_headers X", "body changed"}, Error: "e"},
+		{Time: time.Now(), Kind: journal.KindEvent, EventType: "AuthFailure", APIID: "a", Event: json.RawMessage(`{"k":[1,"é"]}`)},
+		{Kind: journal.KindDispatch},
+	}
+	for i, r := range recs {
+		var buf strings.Builder
+		slog.New(slog.NewJSONHandler(&buf, nil)).Info("m", "r", r)
+		var line struct{ R json.RawMessage }
+		if err := json.Unmarshal([]byte(buf.String()), &line); err != nil {
+			t.Fatal(err)
+		}
+		var got, want any
+		_ = json.Unmarshal(line.R, &got)
+		_ = json.Unmarshal(r.JSON(), &want)
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("record %d logs as\n%s\nits JSON is\n%s", i, line.R, r.JSON())
+		}
+	}
 }

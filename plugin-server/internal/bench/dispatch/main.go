@@ -495,10 +495,12 @@ func stopLab(lab *process, logPath string) (journalStats, uint64, error) {
 		var l struct {
 			Level    string `json:"level"`
 			Msg      string `json:"msg"`
-			HookType string `json:"hook_type"`
-			Written  uint64 `json:"written"`
-			Dropped  uint64 `json:"dropped"`
-			Failed   uint64 `json:"failed"`
+			Dispatch *struct {
+				HookType string `json:"hook_type"`
+			} `json:"dispatch"`
+			Written uint64 `json:"written"`
+			Dropped uint64 `json:"dropped"`
+			Failed  uint64 `json:"failed"`
 		}
 		b := sc.Bytes()
 		// Only decode the lines that matter: parsing every one of
@@ -514,7 +516,7 @@ func stopLab(lab *process, logPath string) (journalStats, uint64, error) {
 		switch {
 		case l.Msg == "journal closed":
 			js = journalStats{Written: l.Written, Dropped: l.Dropped, Failed: l.Failed, seen: true}
-		case l.Level == "INFO" && l.HookType != "":
+		case l.Level == "INFO" && l.Dispatch != nil && l.Dispatch.HookType != "":
 			lines++
 		}
 	}
