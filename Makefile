@@ -6,7 +6,7 @@ GO ?= go
 
 .DEFAULT_GOAL := help
 
-.PHONY: help up down logs ps smoke journal load test e2e proto check bench grpcurl-dispatch grpcurl-event
+.PHONY: help up down logs ps smoke journal load test e2e e2e-matrix proto check bench grpcurl-dispatch grpcurl-event
 
 help: ## List the targets.
 	@awk -F':.*## ' '/^[a-z0-9-]+:.*## /{printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -44,6 +44,9 @@ e2e: ## Run the e2e suite against its own copy of the lab; fails if it cannot ru
 	E2E_REQUIRE=1 E2E_PROJECT=$$project $(GO) test -count=1 -v -timeout 15m ./e2e || rc=$$?; \
 	$(COMPOSE) -p $$project down --volumes --remove-orphans >/dev/null 2>&1 || true; \
 	exit $$rc
+
+e2e-matrix: ## Run the e2e suite once per gateway line (E2E_GATEWAY_IMAGES in .env) and print a compatibility table.
+	$(GO) run ./e2e/matrix
 
 proto: ## Regenerate coprocess/*.pb.go from coprocess/*.proto with the generators pinned in go.mod.
 	@scripts/proto.sh generate

@@ -41,12 +41,16 @@ func TestOASKeyless(t *testing.T) {
 
 func TestClassicAuthWithDemoKey(t *testing.T) {
 	l := getLab(t)
+	key := "" // before 5.9.0 the session has no key_id
+	if l.has(t, facts.KeyID) {
+		key = redact.Fingerprint(demoKeyID)
+	}
 	roundTrips(t, l, pluginAPI{
 		apiID:      "classic-auth",
 		listenPath: "/auth",
 		header:     map[string]string{"Authorization": demoKey},
 		session:    journal.SessionPresent,
-		key:        redact.Fingerprint(demoKeyID),
+		key:        key,
 	})
 }
 

@@ -6,8 +6,15 @@
 // session and status, while the client gets the upstream's answer unchanged.
 // It also covers the API without plugins (no dispatch at all), the
 // AuthFailure event of a bad key, the gateway's 500 "Middleware error" while
-// the plugin server is down and its recovery, and that the demo key never
-// appears raw in the journal.
+// the plugin server is down and its recovery, that the demo key never
+// appears raw in the journal, and the message-size boundary. Each journal
+// record also says the echo plugin returned its object unchanged.
+//
+// The gateway's version comes from its /hello; what differs between lines
+// is the facts table of versions_test.go, and a test asserts what the
+// running version does (saying so when it is the older behaviour).
+// TYK_GATEWAY_IMAGE in the environment overrides .env's; `make e2e-matrix`
+// (./matrix) runs the suite once per supported line.
 //
 // # How it runs
 //

@@ -57,6 +57,7 @@ type Lab struct {
 	GatewayURL string        // e.g. http://127.0.0.1:32770
 	Redis      *redis.Client // the lab's Redis, journal database
 	External   bool          // started by someone else: never stopped
+	Version    version       // the gateway's, from /hello
 
 	project string
 	stack   *compose.DockerCompose
@@ -263,9 +264,12 @@ func startLab(t *testing.T) (*Lab, string, error) {
 	if err := l.Redis.Ping(ctx).Err(); err != nil {
 		return nil, "", fmt.Errorf("the lab's Redis at %s: %w", redisAddr, err)
 	}
-	t.Logf("lab %s up in %s (image build %s): gateway %s, Redis %s (journal: DB %d), plugin server %s",
+	if l.Version, err = gatewayVersion(ctx, l.http, l.GatewayURL); err != nil {
+		return nil, "", err
+	}
+	t.Logf("lab %s up in %s (image build %s): gateway %s (version %s), Redis %s (journal: DB %d), plugin server %s",
 		project, time.Since(start).Round(100*time.Millisecond), built.Round(100*time.Millisecond),
-		l.GatewayURL, redisAddr, journalDB, plugin)
+		l.GatewayURL, l.Version, redisAddr, journalDB, plugin)
 	return l, "", nil
 }
 
@@ -286,19 +290,12 @@ func connectExternal(t *testing.T, gatewayURL string) (*Lab, error) {
 	if err := l.Redis.Ping(ctx).Err(); err != nil {
 		return nil, fmt.Errorf("external mode: the lab's Redis at %s (E2E_REDIS_ADDR) does not answer: %w", addr, err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, l.GatewayURL+"/hello", nil)
+	v, err := gatewayVersion(ctx, l.http, l.GatewayURL)
 	if err != nil {
-		return nil, fmt.Errorf("external mode: E2E_GATEWAY_URL=%s: %w", gatewayURL, err)
+		return nil, fmt.Errorf("external mode: the gateway at %s (E2E_GATEWAY_URL): %w", l.GatewayURL, err)
 	}
-	resp, err := l.http.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("external mode: the gateway at %s (E2E_GATEWAY_URL) does not answer: %w", l.GatewayURL, err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("external mode: the gateway's /hello at %s answers %d", l.GatewayURL, resp.StatusCode)
-	}
-	t.Logf("external mode: gateway %s, Redis %s (journal: DB %d); nothing is started or stopped", l.GatewayURL, addr, journalDB)
+	l.Version = v
+	t.Logf("external mode: gateway %s (version %s), Redis %s (journal: DB %d); nothing is started or stopped", l.GatewayURL, l.Version, addr, journalDB)
 	return l, nil
 }
 
