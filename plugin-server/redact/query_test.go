@@ -39,7 +39,7 @@ func TestKeyInQueryIsRedacted(t *testing.T) {
 			for field, v := range map[string]string{
 				"url":         r.GetRequest().GetUrl(),
 				"request_uri": r.GetRequest().GetRequestUri(),
-				"RequestURI":  redact.RequestURI(tc.obj),
+				"RequestURI":  redact.For(redact.Options{}, tc.obj).RequestURI(tc.obj),
 			} {
 				if strings.Contains(v, key) {
 					t.Errorf("%s still holds the key: %q", field, v)
@@ -58,7 +58,8 @@ func TestKeyInQueryIsRedacted(t *testing.T) {
 			}
 		})
 	}
-	if got := redact.RequestURI(&coprocess.Object{Request: &coprocess.MiniRequestObject{RequestUri: "/plain/path"}}); got != "/plain/path" {
+	plain := &coprocess.Object{Request: &coprocess.MiniRequestObject{RequestUri: "/plain/path"}}
+	if got := redact.For(redact.Options{}, plain).RequestURI(plain); got != "/plain/path" {
 		t.Errorf("RequestURI without a query = %q", got)
 	}
 }

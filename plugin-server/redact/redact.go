@@ -319,7 +319,7 @@ func (r Redactor) Object(o *coprocess.Object) *coprocess.Object {
 }
 
 // RequestURI is o's request URI with the Redactor's secrets scrubbed from
-// its query string.
+// its query string; a URI without a query is returned as is, at no cost.
 func (r Redactor) RequestURI(o *coprocess.Object) string {
 	uri := o.GetRequest().GetRequestUri()
 	if !strings.Contains(uri, "?") {
@@ -331,16 +331,6 @@ func (r Redactor) RequestURI(o *coprocess.Object) string {
 // Fingerprint is Fingerprint(v), computed once for a known secret.
 func (r Redactor) Fingerprint(v string) string {
 	return r.opts.fingerprint(v)
-}
-
-// RequestURI returns the object's request URI with any key or credential
-// in its query string replaced; a URI without a query is returned as is,
-// at no cost.
-func RequestURI(o *coprocess.Object) string {
-	if !strings.Contains(o.GetRequest().GetRequestUri(), "?") {
-		return o.GetRequest().GetRequestUri()
-	}
-	return For(Options{}, o).RequestURI(o)
 }
 
 // Truncate cuts an object's bodies to opts.MaxBody without redacting
