@@ -115,7 +115,9 @@ func (in *Instrument) dispatch(ctx context.Context, obj *coprocess.Object, handl
 		resp = nil
 	}
 
-	rec := in.record(received, returned, err, start, elapsed)
+	// The objects go to the journal and the debug log only.
+	objects := in.journal != nil || in.log.Enabled(ctx, slog.LevelDebug)
+	rec := in.record(received, returned, err, start, elapsed, objects)
 	msg, level := hookMessages[received.GetHookType()], slog.LevelInfo
 	if msg == "" {
 		msg, level = "dispatch with an unknown hook type", slog.LevelWarn
@@ -130,9 +132,10 @@ func (in *Instrument) dispatch(ctx context.Context, obj *coprocess.Object, handl
 	return resp, nil
 }
 
-// record builds the dispatch's journal record: the summary, and the objects
-// redacted with the secrets of both and their bodies cut.
-func (in *Instrument) record(received, returned *coprocess.Object, err error, start time.Time, elapsed time.Duration) *journal.Record {
+// record builds the dispatch's journal record: the summary and, with
+// objects, the objects redacted with the secrets of both and their bodies
+// cut.
+func (in *Instrument) record(received, returned *coprocess.Object, err error, start time.Time, elapsed time.Duration, objects bool) *journal.Record {
 	req := received.GetRequest()
 	rec := &journal.Record{
 		Time:          start,
@@ -162,11 +165,15 @@ func (in *Instrument) record(received, returned *coprocess.Object, err error, st
 		red := redact.For(opts, received, returned)
 		rec.Path = red.RequestURI(received)
 		rec.Key = red.Fingerprint(received.GetSession().GetKeyId())
-		rec.Received, rec.Returned = red.Object(received), red.Object(returned)
+		if objects {
+			rec.Received, rec.Returned = red.Object(received), red.Object(returned)
+		}
 	} else {
 		rec.Path = req.GetRequestUri()
 		rec.Key = received.GetSession().GetKeyId()
-		rec.Received, rec.Returned = redact.Truncate(received, opts), redact.Truncate(returned, opts)
+		if objects {
+			rec.Received, rec.Returned = redact.Truncate(received, opts), redact.Truncate(returned, opts)
+		}
 	}
 	return rec
 }
