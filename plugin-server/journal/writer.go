@@ -279,7 +279,9 @@ func (w *Writer) warn(msg string, args ...any) {
 
 // record is an entry encoded as an XADD command.
 type record struct {
-	args               []any
+	args []any
+	// json is the Record's own JSON (Record.JSON, computed once for the
+	// log line too); received and returned are pooled buffers.
 	json               bytesArg
 	received, returned bytesArg
 }
@@ -301,7 +303,8 @@ var records = sync.Pool{New: func() any {
 func recycle(r *record) {
 	clear(r.args)
 	r.args = r.args[:0]
-	for _, a := range []*bytesArg{&r.json, &r.received, &r.returned} {
+	r.json.b = nil
+	for _, a := range []*bytesArg{&r.received, &r.returned} {
 		a.b = a.b[:0]
 		if cap(a.b) > maxPooled {
 			a.b = nil
@@ -314,7 +317,7 @@ func recycle(r *record) {
 func (w *Writer) encode(rec *Record) (*record, error) {
 	r := records.Get().(*record)
 	r.args = append(r.args, w.xadd...)
-	r.json.b = append(r.json.b, rec.JSON()...)
+	r.json.b = rec.JSON()
 	r.args = append(r.args, fieldRecord, &r.json)
 	var err error
 	for _, o := range []struct {
