@@ -97,8 +97,8 @@ type Record struct {
 	json []byte // the JSON encoding, once computed
 }
 
-// JSON is the record's JSON encoding, computed once: the log line and the
-// journal entry share it. Change the record before the first call only.
+// JSON is the record's JSON encoding (the journal's "record" field),
+// computed once. Change the record before the first call only.
 func (r *Record) JSON() []byte {
 	if r.json == nil {
 		b, err := json.Marshal(r)

@@ -280,8 +280,8 @@ func (w *Writer) warn(msg string, args ...any) {
 // record is an entry encoded as an XADD command.
 type record struct {
 	args []any
-	// json is the Record's own JSON (Record.JSON, computed once for the
-	// log line too); received and returned are pooled buffers.
+	// json is the Record's own JSON (Record.JSON); received and returned
+	// are pooled buffers.
 	json               bytesArg
 	received, returned bytesArg
 }
