@@ -472,31 +472,41 @@ func (l *Lab) logContainers(t *testing.T, since time.Time) {
 	sort.Slice(items, func(i, j int) bool {
 		return items[i].Labels["com.docker.compose.service"] < items[j].Labels["com.docker.compose.service"]
 	})
-	opts := client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true, Timestamps: true}
 	window := "all"
 	if !since.IsZero() {
-		since = since.Add(-time.Second)
-		opts.Since = strconv.FormatInt(since.Unix(), 10)
-		window = "since " + since.UTC().Format(time.RFC3339)
+		window = "since " + since.Add(-time.Second).UTC().Format(time.RFC3339)
 	}
 	if len(items) == 0 {
 		t.Logf("project %s has no containers to show logs of", l.project)
 	}
 	for _, c := range items {
 		service := c.Labels["com.docker.compose.service"]
-		rc, err := l.docker.ContainerLogs(ctx, c.ID, opts)
+		logs, err := l.logs(ctx, c.ID, since, true)
 		if err != nil {
 			t.Logf("logs of %s: %v", service, err)
 			continue
 		}
-		var buf bytes.Buffer
-		_, err = stdcopy.StdCopy(&buf, &buf, rc)
-		rc.Close()
-		if err != nil {
-			fmt.Fprintf(&buf, "[reading the logs: %v]", err)
-		}
-		t.Logf("==== logs of %s (%s, %s), %s ====\n%s", service, c.State, c.Status, window, buf.String())
+		t.Logf("==== logs of %s (%s, %s), %s ====\n%s", service, c.State, c.Status, window, logs)
 	}
+}
+
+// logs returns a container's log (stdout and stderr), all of it or from a
+// second before since, with or without timestamps.
+func (l *Lab) logs(ctx context.Context, id string, since time.Time, timestamps bool) (string, error) {
+	opts := client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true, Timestamps: timestamps}
+	if !since.IsZero() {
+		opts.Since = strconv.FormatInt(since.Add(-time.Second).Unix(), 10)
+	}
+	rc, err := l.docker.ContainerLogs(ctx, id, opts)
+	if err != nil {
+		return "", err
+	}
+	defer rc.Close()
+	var buf bytes.Buffer
+	if _, err := stdcopy.StdCopy(&buf, &buf, rc); err != nil {
+		fmt.Fprintf(&buf, "[reading the logs: %v]", err)
+	}
+	return buf.String(), nil
 }
 
 func randomHex(n int) string {

@@ -9,7 +9,6 @@ package e2e
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"path/filepath"
 	"strconv"
@@ -95,7 +94,7 @@ func TestMessageSizeBoundary(t *testing.T) {
 }
 
 // expectGatewayLog waits for a line of the gateway's log, written since
-// since, that holds every one of parts, and shows it.
+// since (to the second), that holds every one of parts, and shows it.
 func (l *Lab) expectGatewayLog(t *testing.T, since time.Time, parts ...string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -106,13 +105,11 @@ func (l *Lab) expectGatewayLog(t *testing.T, since time.Time, parts ...string) {
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		rc, err := gw.Logs(ctx)
+		logs, err := l.logs(ctx, gw.GetContainerID(), since, false)
 		if err != nil {
 			t.Fatal(err)
 		}
-		logs, _ := io.ReadAll(rc)
-		rc.Close()
-		for _, line := range strings.Split(string(logs), "\n") {
+		for _, line := range strings.Split(logs, "\n") {
 			if lineHasAll(line, parts) {
 				t.Logf("the gateway logged: %s", strings.TrimSpace(strings.ToValidUTF8(line, "")))
 				return
