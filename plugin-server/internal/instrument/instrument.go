@@ -72,21 +72,16 @@ func New(opts Options) *Instrument {
 	}
 }
 
-var (
-	dispatchMethod = "/" + coprocess.Dispatcher_ServiceDesc.ServiceName + "/Dispatch"
-	eventMethod    = "/" + coprocess.Dispatcher_ServiceDesc.ServiceName + "/DispatchEvent"
-)
-
 // UnaryServerInterceptor instruments the Dispatcher's two methods and lets
 // every other call through.
 func (in *Instrument) UnaryServerInterceptor() grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		switch info.FullMethod {
-		case dispatchMethod:
+		case coprocess.Dispatcher_Dispatch_FullMethodName:
 			if obj, ok := req.(*coprocess.Object); ok {
 				return in.dispatch(ctx, obj, handler)
 			}
-		case eventMethod:
+		case coprocess.Dispatcher_DispatchEvent_FullMethodName:
 			if ev, ok := req.(*coprocess.Event); ok {
 				return in.event(ctx, ev, handler)
 			}
