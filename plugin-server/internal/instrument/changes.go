@@ -147,8 +147,11 @@ func Changes(received, returned *coprocess.Object) []string {
 	if sq.GetBody() != st.GetBody() {
 		add("response body changed")
 	}
-	if (sq == nil) != (st == nil) {
-		add("response %s", map[bool]string{true: "set", false: "removed"}[st != nil])
+	switch {
+	case sq == nil && st != nil:
+		add("response set")
+	case sq != nil && st == nil:
+		add("response removed")
 	}
 	return c
 }
