@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"runtime/debug"
+	"slices"
 	"time"
 
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
@@ -28,9 +29,8 @@ import (
 // Options configure a Server.
 type Options struct {
 	Logger *slog.Logger
-	// MaxRecvBytes and MaxSendBytes bound message sizes. The gateway sends
-	// the request body twice (body and raw_body), so an Object is about twice
-	// the size of the request.
+	// MaxRecvBytes and MaxSendBytes bound message sizes (see
+	// DefaultMaxMessageBytes for what an Object's size is).
 	MaxRecvBytes int
 	MaxSendBytes int
 	// ShutdownTimeout is how long a graceful stop may wait for in-flight
@@ -88,7 +88,7 @@ func New(d coprocess.DispatcherServer, opts Options) *Server {
 	gs := grpc.NewServer(
 		grpc.MaxRecvMsgSize(opts.MaxRecvBytes),
 		grpc.MaxSendMsgSize(opts.MaxSendBytes),
-		grpc.ChainUnaryInterceptor(append(opts.Unary, recovery.UnaryServerInterceptor(recovered(log)))...),
+		grpc.ChainUnaryInterceptor(append(slices.Clip(opts.Unary), recovery.UnaryServerInterceptor(recovered(log)))...),
 		grpc.ChainStreamInterceptor(recovery.StreamServerInterceptor(recovered(log)), endOnStop(stopping)),
 		// The gateway keeps one long-lived connection; let clients ping it
 		// without being cut off.
