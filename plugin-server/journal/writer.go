@@ -3,13 +3,14 @@ package journal
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
-	"google.golang.org/protobuf/proto"
+	"github.com/tyk-lab/grpc-plugin-lab/coprocess"
 )
 
 // Options configure a Writer.
@@ -319,16 +320,19 @@ func (w *Writer) encode(rec *Record) (*record, error) {
 	r.args = append(r.args, w.xadd...)
 	r.json.b = rec.JSON()
 	r.args = append(r.args, fieldRecord, &r.json)
-	var err error
 	for _, o := range []struct {
 		field string
-		obj   proto.Message
+		obj   *coprocess.Object
 		buf   *bytesArg
 	}{{fieldReceived, rec.Received, &r.received}, {fieldReturned, rec.Returned, &r.returned}} {
-		if !o.obj.ProtoReflect().IsValid() {
+		if o.obj == nil {
 			continue
 		}
-		if o.buf.b, err = (proto.MarshalOptions{}).MarshalAppend(o.buf.b, o.obj); err != nil {
+		// vtprotobuf's generated marshaler: the same bytes as proto.Marshal,
+		// without protobuf-go's reflection over the maps.
+		n := o.obj.SizeVT()
+		o.buf.b = slices.Grow(o.buf.b[:0], n)[:n]
+		if _, err := o.obj.MarshalToSizedBufferVT(o.buf.b); err != nil {
 			return r, err
 		}
 		r.args = append(r.args, o.field, o.buf)

@@ -8,8 +8,6 @@ import (
 	"sort"
 	"strings"
 
-	"google.golang.org/protobuf/proto"
-
 	"github.com/tyk-lab/grpc-plugin-lab/coprocess"
 )
 
@@ -55,7 +53,7 @@ func keep(o *coprocess.Object) *coprocess.Object {
 		}
 	}
 	if s := o.GetSession(); s != nil {
-		k.Session = proto.CloneOf(s)
+		k.Session = s.CloneVT()
 	}
 	if r := o.GetResponse(); r != nil {
 		k.Response = &coprocess.ResponseObject{
@@ -129,7 +127,7 @@ func Changes(received, returned *coprocess.Object) []string {
 		add("session set")
 	case a != nil && b == nil:
 		add("session removed")
-	case !proto.Equal(a, b):
+	case !a.EqualVT(b):
 		add("session changed")
 	}
 
@@ -212,8 +210,8 @@ func changedHeaders(a, b []*coprocess.Header) string {
 	return changedKeys(index(a), index(b))
 }
 
-// sameOverrides is proto.Equal for ReturnOverrides, without reflection: it
-// runs for every dispatch.
+// sameOverrides compares ReturnOverrides field by field, a nil one equal to
+// an empty one: neither overrides anything.
 func sameOverrides(a, b *coprocess.ReturnOverrides) bool {
 	return a.GetResponseCode() == b.GetResponseCode() && a.GetResponseError() == b.GetResponseError() &&
 		a.GetOverrideError() == b.GetOverrideError() && a.GetResponseBody() == b.GetResponseBody() &&
