@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"os/signal"
@@ -27,6 +28,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/config"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/facts"
 	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/grpcserver"
 	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/instrument"
 	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/logwriter"
@@ -98,7 +100,11 @@ func serve(ctx context.Context, cfg config.Config, lis net.Listener, log *slog.L
 		MaxBody:           cfg.JournalMaxBody,
 		CorrelationHeader: cfg.CorrelationHeader,
 	})
-	srv := grpcserver.New(plugin.New(log), grpcserver.Options{
+	// The plugin's hooks, and the probes of the e2e suite's gateway facts
+	// (apis/classic-facts.json).
+	hooks := plugin.Hooks()
+	maps.Copy(hooks, facts.Hooks())
+	srv := grpcserver.New(plugin.WithHooks(log, hooks), grpcserver.Options{
 		Logger:          log,
 		MaxRecvBytes:    cfg.MaxRecvBytes,
 		MaxSendBytes:    cfg.MaxSendBytes,

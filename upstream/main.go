@@ -1,45 +1,37 @@
-// Command upstream is the lab's local HTTP upstream: it answers every
-// request with a JSON echo of what it received (method, URI, headers, body),
-// so that what a plugin changed on the way is visible, and the lab needs no
-// internet.
+// Command upstream is the lab's local HTTP upstream: go-httpbin
+// (github.com/mccutchen/go-httpbin, pinned in go.mod), httpbin.org's API
+// without the internet. /anything echoes the request as JSON (method, url,
+// args, headers, data), so what a plugin changed on the way is visible;
+// /status/N, /response-headers, /cookies/set, /delay/N, /bytes/N and the
+// rest are there for tests and for trying plugins. Every answer carries
+// X-Upstream: go-httpbin, so that a client can tell it from the gateway's.
 //
 //	upstream [-listen :8000]        serve
-//	upstream healthcheck [-url]     exit 0 when the server answers /healthz
-//
-// A request may ask for a status code with the query parameter
-// echo_status=NNN (used by the e2e tests).
+//	upstream healthcheck [-url]     exit 0 when the server answers
 package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
-	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/mccutchen/go-httpbin/v2/httpbin"
 )
 
 // EnvListenAddr is the listen address (flag -listen).
 const EnvListenAddr = "UPSTREAM_LISTEN_ADDR"
 
-// maxBody bounds what the echo reads of a request body.
+// maxBody bounds the bodies httpbin reads: the gRPC limit (32 MiB), so that
+// the lab's message-size boundary is the gateway's, not the upstream's.
 const maxBody = 32 << 20
-
-// Echo is the JSON the upstream answers with.
-type Echo struct {
-	Method  string              `json:"method"`
-	URI     string              `json:"uri"`
-	Headers map[string][]string `json:"headers"`
-	Body    string              `json:"body"`
-}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -64,7 +56,7 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
-	srv := &http.Server{Addr: *addr, Handler: Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Addr: *addr, Handler: Handler(log), ReadHeaderTimeout: 10 * time.Second}
 	lis, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", *addr, err)
@@ -82,35 +74,21 @@ func run(ctx context.Context, args []string) error {
 	return srv.Shutdown(shutdownCtx)
 }
 
-// Handler echoes every request; /healthz answers 200 "ok".
-func Handler() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		io.WriteString(w, "ok\n")
+// Handler is go-httpbin with the lab's X-Upstream header.
+func Handler(log *slog.Logger) http.Handler {
+	h := httpbin.New(
+		httpbin.WithMaxBodySize(maxBody),
+		httpbin.WithObserver(httpbin.StdLogObserver(log)),
+	)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Upstream", "go-httpbin")
+		h.ServeHTTP(w, r)
 	})
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
-		if err != nil {
-			http.Error(w, "reading body: "+err.Error(), http.StatusRequestEntityTooLarge)
-			return
-		}
-		code := http.StatusOK
-		if s := r.URL.Query().Get("echo_status"); s != "" {
-			if n, err := strconv.Atoi(s); err == nil && n >= 200 && n <= 599 {
-				code = n
-			}
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("X-Upstream", "echo")
-		w.WriteHeader(code)
-		json.NewEncoder(w).Encode(Echo{Method: r.Method, URI: r.RequestURI, Headers: r.Header, Body: string(body)})
-	})
-	return mux
 }
 
 func healthcheck(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("upstream healthcheck", flag.ContinueOnError)
-	url := fs.String("url", "http://127.0.0.1:8000/healthz", "URL to check")
+	url := fs.String("url", "http://127.0.0.1:8000/status/200", "URL to check")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"context"
+	"maps"
 
 	"github.com/tyk-lab/grpc-plugin-lab/coprocess"
 )
@@ -11,11 +12,15 @@ import (
 // custom_middleware.pre / post_key_auth / post / response / auth_check;
 // OAS: prePlugins, postAuthenticationPlugins, postPlugins, responsePlugins,
 // authentication.custom).
+//
+// The examples (examples.go) are served beside them, under their own names.
 func Hooks() map[string]Hook {
-	return map[string]Hook{
+	hooks := map[string]Hook{
 		"MyPreRequestPlugin": MyPreRequestPlugin,
 		"MyResponsePlugin":   MyResponsePlugin,
 	}
+	maps.Copy(hooks, Examples())
+	return hooks
 }
 
 // MyPreRequestPlugin runs before authentication (hook type Pre): no
@@ -26,27 +31,17 @@ func Hooks() map[string]Hook {
 //
 // To answer the client without calling the upstream:
 //
-//	obj.Request.ReturnOverrides = &coprocess.ReturnOverrides{ResponseCode: 403, ResponseError: "no"}
+//	Respond(obj, 403, map[string]string{"Content-Type": "application/json"}, `{"error":"no"}`)
+//
+// object.go has the other helpers; examples.go shows each hook type at work.
 func MyPreRequestPlugin(ctx context.Context, obj *coprocess.Object) (*coprocess.Object, error) {
 	return obj, nil
 }
 
 // MyResponsePlugin runs after the upstream answered (hook type Response),
 // with the request, the session and obj.Response. It returns the response
-// unchanged; to change it, set obj.Response.StatusCode, Headers and RawBody
-// (and Body).
+// unchanged; to change it, set obj.Response.StatusCode, or use
+// SetResponseHeader and SetResponseBody.
 func MyResponsePlugin(ctx context.Context, obj *coprocess.Object) (*coprocess.Object, error) {
 	return obj, nil
-}
-
-// SetHeader makes the gateway set a request header before the request goes
-// upstream (request.set_headers; the map may arrive nil).
-func SetHeader(obj *coprocess.Object, name, value string) {
-	if obj.Request == nil {
-		obj.Request = &coprocess.MiniRequestObject{}
-	}
-	if obj.Request.SetHeaders == nil {
-		obj.Request.SetHeaders = map[string]string{}
-	}
-	obj.Request.SetHeaders[name] = value
 }
