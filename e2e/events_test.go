@@ -19,7 +19,7 @@ func TestBadKeyFiresAuthFailureEvent(t *testing.T) {
 	l := getLab(t)
 	id := newID(t)
 	badKey := "e2e-bad-key-" + randomHex(6)
-	path := "/auth/e2e/denied"
+	path := "/auth/anything/e2e/denied"
 
 	mark := l.mark(t)
 	r := l.send(t, http.MethodGet, path, id, "", map[string]string{"Authorization": badKey})

@@ -43,15 +43,15 @@ func TestMessageSizeBoundary(t *testing.T) {
 	id := newID(t)
 	mark := l.mark(t)
 	body := strings.Repeat("a", fits)
-	r := l.send(t, http.MethodPost, "/classic/e2e/size", id, body, map[string]string{"Content-Type": "text/plain"})
+	r := l.send(t, http.MethodPost, "/classic/anything/e2e/size", id, body, map[string]string{"Content-Type": "text/plain"})
 	var e upstreamEcho
-	if r.Status != http.StatusOK || json.Unmarshal(r.Body, &e) != nil || len(e.Body) != len(body) {
+	if r.Status != http.StatusOK || json.Unmarshal(r.Body, &e) != nil || len(e.Data) != len(body) {
 		t.Fatalf("X-Request-Id %s: a %d MiB body: HTTP %d, %d bytes back (the upstream echoed %d bytes of body); want 200 and the body whole",
-			id, fits>>20, r.Status, len(r.Body), len(e.Body))
+			id, fits>>20, r.Status, len(r.Body), len(e.Data))
 	}
 	expectDispatches(t, id, l.recordsFor(t, mark, id),
-		pre("classic-keyless", http.MethodPost, "/classic/e2e/size"),
-		response("classic-keyless", http.MethodPost, "/classic/e2e/size", http.StatusOK, journal.SessionEmpty, ""))
+		pre("classic-keyless", http.MethodPost, "/classic/anything/e2e/size"),
+		response("classic-keyless", http.MethodPost, "/classic/anything/e2e/size", http.StatusOK, journal.SessionEmpty, ""))
 
 	// 1 MiB more: the Response hook's Object is over the limit.
 	since := time.Now()
@@ -59,18 +59,18 @@ func TestMessageSizeBoundary(t *testing.T) {
 	mark = l.mark(t)
 	tooLarge := strings.Repeat("a", fits+1<<20)
 	if l.has(t, facts.ResponseHookFailure) {
-		r = l.send(t, http.MethodPost, "/classic/e2e/size", id, tooLarge, map[string]string{"Content-Type": "text/plain"})
+		r = l.send(t, http.MethodPost, "/classic/anything/e2e/size", id, tooLarge, map[string]string{"Content-Type": "text/plain"})
 		if r.Status != http.StatusInternalServerError || !strings.Contains(string(r.Body), "Middleware error") {
 			t.Errorf("X-Request-Id %s: a %d MiB body: HTTP %d %.200s; want 500 Middleware error", id, len(tooLarge)>>20, r.Status, r.Body)
 		}
-	} else if err := l.sendErr(http.MethodPost, "/classic/e2e/size", id, tooLarge); err == nil {
+	} else if err := l.sendErr(http.MethodPost, "/classic/anything/e2e/size", id, tooLarge); err == nil {
 		t.Errorf("X-Request-Id %s: a %d MiB body got an answer; gateway %s was seen to drop the connection", id, len(tooLarge)>>20, l.Version)
 	} else {
 		t.Logf("X-Request-Id %s: no answer, as expected of gateway %s: %v", id, l.Version, err)
 	}
 	// The Pre hook (twice the body) still fits; the Response hook never
 	// reaches the plugin server.
-	expectDispatches(t, id, l.recordsFor(t, mark, id), pre("classic-keyless", http.MethodPost, "/classic/e2e/size"))
+	expectDispatches(t, id, l.recordsFor(t, mark, id), pre("classic-keyless", http.MethodPost, "/classic/anything/e2e/size"))
 
 	if l.External {
 		t.Log("external mode: the gateway's log is not read")
@@ -85,7 +85,7 @@ func TestMessageSizeBoundary(t *testing.T) {
 	since = time.Now()
 	id = newID(t)
 	mark = l.mark(t)
-	r = l.send(t, http.MethodPost, "/classic/e2e/size", id, strings.Repeat("a", limit/2+1<<20), map[string]string{"Content-Type": "text/plain"})
+	r = l.send(t, http.MethodPost, "/classic/anything/e2e/size", id, strings.Repeat("a", limit/2+1<<20), map[string]string{"Content-Type": "text/plain"})
 	if r.Status != http.StatusInternalServerError || !strings.Contains(string(r.Body), "Middleware error") {
 		t.Errorf("X-Request-Id %s: a %d MiB body: HTTP %d %.200s; want 500 Middleware error", id, (limit/2+1<<20)>>20, r.Status, r.Body)
 	}

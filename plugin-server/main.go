@@ -28,12 +28,12 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/config"
-	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/facts"
 	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/grpcserver"
 	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/instrument"
 	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/logwriter"
 	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/journal"
 	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/plugin"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/returned"
 )
 
 func main() {
@@ -103,7 +103,7 @@ func serve(ctx context.Context, cfg config.Config, lis net.Listener, log *slog.L
 	// The plugin's hooks, and the probes of the e2e suite's gateway facts
 	// (apis/classic-facts.json).
 	hooks := plugin.Hooks()
-	maps.Copy(hooks, facts.Hooks())
+	maps.Copy(hooks, returned.Hooks())
 	srv := grpcserver.New(plugin.WithHooks(log, hooks), grpcserver.Options{
 		Logger:          log,
 		MaxRecvBytes:    cfg.MaxRecvBytes,

@@ -10,13 +10,23 @@ trap 'rm -f "$upstream_saw"' EXIT
 call() { # name, then curl arguments
   local name=$1; shift
   printf '%-16s HTTP %s\n' "$name" \
-    "$(curl -sS -o "$upstream_saw.$name" -w '%{http_code}' -H "X-Request-Id: $run-$name" "$@")"
+    "$(curl -sS -o "$upstream_saw.$name" -D "$upstream_saw.$name.headers" -w '%{http_code}' -H "X-Request-Id: $run-$name" "$@")"
 }
-call classic-keyless "$GATEWAY_URL/classic/smoke?x=1"
-call oas-keyless     "$GATEWAY_URL/oas/smoke"
-call classic-auth    -H 'Authorization: lab-demo-key' "$GATEWAY_URL/auth/smoke"
-call auth-bad-key    -H 'Authorization: not-a-key' "$GATEWAY_URL/auth/smoke"
-call no-plugins      "$GATEWAY_URL/no-plugins/smoke"
+call classic-keyless "$GATEWAY_URL/classic/anything/smoke?x=1"
+call oas-keyless     "$GATEWAY_URL/oas/anything/smoke"
+call classic-auth    -H 'Authorization: lab-demo-key' "$GATEWAY_URL/auth/anything/smoke"
+call auth-bad-key    -H 'Authorization: not-a-key' "$GATEWAY_URL/auth/anything/smoke"
+call no-plugins      "$GATEWAY_URL/no-plugins/anything/smoke"
+# The examples (plugin-server/plugin/examples.go), all five hooks: a token
+# of its own (the gateway caches a token's session), a JSON body and a
+# header for ExamplePreRequest to change, Post's short-circuit, a bad token.
+token="Bearer lab-token-smoke-$(date +%s)"
+call examples        -H "Authorization: $token" -H 'Content-Type: application/json' -H 'X-Example-Remove: gone' \
+                     -d '{"hello":"world"}' "$GATEWAY_URL/examples/anything/smoke?example_remove=1"
+call examples-cached -H "Authorization: $token" "$GATEWAY_URL/examples/anything/smoke"
+call short-circuit   -H "Authorization: $token" "$GATEWAY_URL/examples/short-circuit"
+call bad-token       -H 'Authorization: Bearer nope' "$GATEWAY_URL/examples/anything/smoke"
+call oas-examples    -H "Authorization: $token" "$GATEWAY_URL/oas-examples/anything/smoke"
 sleep 0.5 # the journal is written asynchronously
 
 echo
@@ -26,6 +36,17 @@ echo
 echo "Latest event (the bad key's AuthFailure, via cp_dynamic_handler):"
 $COMPOSE exec -T plugin-server /plugin-server journal -n 500 -text | grep ' event ' | tail -1
 echo
-echo "What the upstream received for /classic/smoke (its echo, as the client got it):"
+echo "What the upstream received for /classic/anything/smoke (go-httpbin's echo, as the client got it):"
 cat "$upstream_saw.classic-keyless"; echo
+echo
+echo "The examples' request: what the upstream received (ExamplePreRequest's and ExamplePostKeyAuth's"
+echo "changes) and what the client got (ExampleResponse's X-Example-Response and example_response):"
+grep -i '^x-example' "$upstream_saw.examples.headers"
+cat "$upstream_saw.examples"; echo
+echo
+echo "Post's short-circuit and the bad token, as the client got them:"
+grep -i '^HTTP\|^x-example' "$upstream_saw.short-circuit.headers"
+cat "$upstream_saw.short-circuit"; echo
+grep -i '^HTTP\|^www-authenticate' "$upstream_saw.bad-token.headers"
+cat "$upstream_saw.bad-token"; echo
 rm -f "$upstream_saw".*

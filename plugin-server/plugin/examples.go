@@ -27,11 +27,23 @@ func Examples() map[string]Hook {
 	}
 }
 
-// LabTokens are the bearer tokens ExampleAuthCheck accepts, and the user id
-// each stands for. LAB ONLY: a real plugin asks an identity provider.
-var LabTokens = map[string]string{
-	"lab-token-alice": "alice",
-	"lab-token-bob":   "bob",
+// LabTokenPrefix starts every bearer token ExampleAuthCheck accepts:
+// lab-token-<user> stands for the user <user> (letters, digits, dashes),
+// e.g. lab-token-alice. LAB ONLY: a real plugin asks an identity provider.
+const LabTokenPrefix = "lab-token-"
+
+// LabUser returns the user a lab token stands for.
+func LabUser(token string) (user string, ok bool) {
+	user, ok = strings.CutPrefix(token, LabTokenPrefix)
+	if !ok || user == "" || len(user) > 64 {
+		return "", false
+	}
+	for _, c := range user {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+			return "", false
+		}
+	}
+	return user, true
 }
 
 // The example session's limits, and how long the gateway may reuse it
@@ -60,7 +72,7 @@ func ExamplePreRequest(ctx context.Context, obj *coprocess.Object) (*coprocess.O
 }
 
 // ExampleAuthCheck (CustomKeyCheck) authenticates "Authorization: Bearer
-// <token>" against LabTokens. A known token gets a session: rate and quota
+// <token>" with a lab token (LabUser). A known token gets a session: rate and quota
 // limits, the user id in its metadata, and an id_extractor_deadline, so
 // that the gateway keeps the session (keyed by the Authorization header,
 // the API's id_extractor) and skips this hook for that token until the
@@ -70,7 +82,7 @@ func ExamplePreRequest(ctx context.Context, obj *coprocess.Object) (*coprocess.O
 // without it is refused (403) whatever the hook says.
 func ExampleAuthCheck(ctx context.Context, obj *coprocess.Object) (*coprocess.Object, error) {
 	token, ok := strings.CutPrefix(obj.GetRequest().GetHeaders()["Authorization"], "Bearer ")
-	user, known := LabTokens[token]
+	user, known := LabUser(token)
 	if !ok || !known {
 		Deny(obj, 403, map[string]string{"WWW-Authenticate": `Bearer realm="tyk-grpc-lab"`}, "invalid or missing bearer token")
 		return obj, nil

@@ -55,7 +55,7 @@ func TestExamplePreRequest(t *testing.T) {
 }
 
 func TestExampleAuthCheck(t *testing.T) {
-	for token, user := range plugin.LabTokens {
+	for token, user := range map[string]string{"lab-token-alice": "alice", "lab-token-e2e-1f": "e2e-1f"} {
 		obj := captured(t, coprocess.HookType_Pre, false)
 		obj.HookType, obj.HookName = coprocess.HookType_CustomKeyCheck, "ExampleAuthCheck"
 		obj.Request.Headers["Authorization"] = "Bearer " + token
@@ -74,7 +74,7 @@ func TestExampleAuthCheck(t *testing.T) {
 			t.Errorf("%s: refused: %v", token, got.GetRequest().GetReturnOverrides())
 		}
 	}
-	for _, auth := range []string{"", "lab-token-alice", "Bearer nope", "Basic bGFiOmxhYg=="} {
+	for _, auth := range []string{"", "lab-token-alice", "Bearer nope", "Bearer lab-token-", "Bearer lab-token-a/b", "Basic bGFiOmxhYg=="} {
 		obj := captured(t, coprocess.HookType_Pre, false)
 		obj.Request.Headers["Authorization"] = auth
 		got := call(t, plugin.ExampleAuthCheck, obj)

@@ -1,10 +1,11 @@
-// Package facts holds the probes behind the README's table "What the
-// gateway does with what you return": for each fact, a hook that returns
-// one particular change, and the sentence the e2e suite's TestGatewayFacts
-// proves against the real gateway. apis/classic-facts.json wires FactPre
+// Package returned probes what the gateway does with the object a hook
+// returns, for the README's table "What the gateway does with what you
+// return": for each fact, a hook that returns one particular change, and
+// the sentences the e2e suite's TestGatewayFacts proves against the real
+// gateway. apis/classic-facts.json wires FactPre
 // and FactResponse; a request picks its fact with the header X-Lab-Fact.
 // The plugin server serves them beside the plugin's own hooks.
-package facts
+package returned
 
 import (
 	"context"
@@ -28,8 +29,8 @@ type Fact struct {
 	apply         func(*coprocess.Object)
 }
 
-// All are the facts, in the README's order.
-var All = []Fact{
+// Facts are the facts, in the README's order.
+var Facts = []Fact{
 	{Name: "body-only", Hook: coprocess.HookType_Pre,
 		Returns: "`request.body` changed, `raw_body` not",
 		Then:    "the upstream gets the original body: `body` is ignored",
@@ -112,7 +113,7 @@ func hook(t coprocess.HookType) plugin.Hook {
 		if name == "" || t == coprocess.HookType_Response && o.GetResponse() == nil {
 			return o, nil
 		}
-		for _, f := range All {
+		for _, f := range Facts {
 			if f.Name == name && f.Hook == t {
 				if o.Request.Headers == nil {
 					o.Request.Headers = map[string]string{}

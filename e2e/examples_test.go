@@ -1,0 +1,207 @@
+// The example plugins (plugin-server/plugin/examples.go) through the real
+// gateway, on the Classic and the OAS API that wire all five hooks
+// (apis/classic-examples.json, apis/oas-examples.json): what the upstream
+// received, what the client got, and what the journal says each hook did,
+// in the order the gateway called them.
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/journal"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/plugin"
+)
+
+// exampleAPIs are the two APIs wiring the examples.
+var exampleAPIs = []struct{ apiID, listenPath string }{
+	{"classic-examples", "/examples"},
+	{"oas-examples", "/oas-examples"},
+}
+
+// hookStep is one dispatch as the examples' tests expect it: the hook and
+// what the journal says it changed.
+type hookStep struct{ hookType, hookName, outcome string }
+
+func (s hookStep) String() string { return s.hookType + "/" + s.hookName + " → " + s.outcome }
+
+// steps reads the dispatches of recs as hookSteps.
+func steps(recs []journal.Record) []hookStep {
+	var out []hookStep
+	for _, r := range recs {
+		if r.Kind == journal.KindDispatch {
+			out = append(out, hookStep{r.HookType, r.HookName, r.Outcome()})
+		}
+	}
+	return out
+}
+
+func expectSteps(t *testing.T, id string, recs []journal.Record, want ...hookStep) {
+	t.Helper()
+	if got := steps(recs); !slices.Equal(got, want) {
+		t.Errorf("X-Request-Id %s: expected these dispatches, in order:\n  %s\nthe journal held:\n%s", id, join(want), describe(recs))
+	}
+}
+
+func join(s []hookStep) string {
+	lines := make([]string, len(s))
+	for i, x := range s {
+		lines[i] = x.String()
+	}
+	return strings.Join(lines, "\n  ")
+}
+
+// The examples' dispatches, with what each changes.
+var (
+	stepPre = hookStep{"Pre", "ExamplePreRequest",
+		"set_headers X-Example-Pre, delete_headers X-Example-Remove, add_params example, delete_params example_remove, raw_body changed, body changed"}
+	stepPreNoBody = hookStep{"Pre", "ExamplePreRequest",
+		"set_headers X-Example-Pre, delete_headers X-Example-Remove, add_params example, delete_params example_remove"}
+	stepAuth        = hookStep{"CustomKeyCheck", "ExampleAuthCheck", "session set"}
+	stepAuthDenied  = hookStep{"CustomKeyCheck", "ExampleAuthCheck", "return_overrides 403"}
+	stepPostKeyAuth = hookStep{"PostKeyAuth", "ExamplePostKeyAuth", "set_headers X-User-Id"}
+	stepPost        = hookStep{"Post", "ExamplePost", "unchanged"}
+	stepPostShort   = hookStep{"Post", "ExamplePost", "return_overrides 200"}
+	stepResponse    = hookStep{"Response", "ExampleResponse",
+		"response headers X-Example-Response, response multivalue_headers X-Example-Response, response raw_body changed, response body changed"}
+)
+
+func TestExamples(t *testing.T) {
+	l := getLab(t)
+	for _, api := range exampleAPIs {
+		t.Run(api.apiID, func(t *testing.T) {
+			// A user of its own: the gateway caches a token's session.
+			user := "e2e-" + randomHex(4)
+			auth := map[string]string{"Authorization": "Bearer " + plugin.LabTokenPrefix + user}
+			withAuth := func(h map[string]string) map[string]string {
+				out := map[string]string{}
+				for k, v := range auth {
+					out[k] = v
+				}
+				for k, v := range h {
+					out[k] = v
+				}
+				return out
+			}
+
+			t.Run("every hook in order", func(t *testing.T) {
+				id := newID(t)
+				mark := l.mark(t)
+				r := l.send(t, http.MethodPost, api.listenPath+"/anything/e2e/examples?keep=1&example_remove=x", id,
+					`{"sent":"by the client"}`, withAuth(map[string]string{"Content-Type": "application/json", "X-Example-Remove": "client"}))
+				if r.Status != http.StatusOK {
+					t.Fatalf("X-Request-Id %s: HTTP %d, want 200; body: %s", id, r.Status, r.Body)
+				}
+				e, ok := decodeEcho(t, id, r)
+				if !ok {
+					return
+				}
+				// Pre: headers, parameters and the JSON body, as the upstream got them.
+				if got := e.Headers["X-Example-Pre"]; !slices.Equal(got, []string{"added"}) {
+					t.Errorf("X-Request-Id %s: the upstream got X-Example-Pre %q, want added (ExamplePreRequest's set_headers)", id, got)
+				}
+				if got, sent := e.Headers["X-Example-Remove"]; sent {
+					t.Errorf("X-Request-Id %s: the upstream got X-Example-Remove %q: ExamplePreRequest's delete_headers should have removed it", id, got)
+				}
+				if !slices.Equal(e.Args["example"], []string{"pre"}) || !slices.Equal(e.Args["keep"], []string{"1"}) || e.Args["example_remove"] != nil {
+					t.Errorf("X-Request-Id %s: the upstream got the query %v, want example=pre and keep=1, and no example_remove", id, e.Args)
+				}
+				var sent map[string]any
+				if err := json.Unmarshal([]byte(e.Data), &sent); err != nil || sent["example_pre"] != true || sent["sent"] != "by the client" {
+					t.Errorf("X-Request-Id %s: the upstream got the body %q, want the client's JSON plus \"example_pre\": true", id, e.Data)
+				}
+				// PostKeyAuth: the session's user id, upstream.
+				if got := e.Headers["X-User-Id"]; !slices.Equal(got, []string{user}) {
+					t.Errorf("X-Request-Id %s: the upstream got X-User-Id %q, want %q (ExamplePostKeyAuth, from the session ExampleAuthCheck made)", id, got, user)
+				}
+				// Response: the client's header and body.
+				if got := r.Header.Get("X-Example-Response"); got != "added" {
+					t.Errorf("X-Request-Id %s: the client got X-Example-Response %q, want added", id, got)
+				}
+				var back map[string]any
+				if err := json.Unmarshal(r.Body, &back); err != nil || back["example_response"] != true || back["method"] != http.MethodPost {
+					t.Errorf("X-Request-Id %s: the client got the body %s, want the upstream's echo plus \"example_response\": true", id, r.Body)
+				}
+				// CustomKeyCheck's session: its quota, as the gateway reports it.
+				if got := r.Header.Get("X-Ratelimit-Limit"); got != fmt.Sprint(plugin.ExampleQuotaMax) {
+					t.Errorf("X-Request-Id %s: the client got X-RateLimit-Limit %q, want the session's quota_max %d", id, got, plugin.ExampleQuotaMax)
+				}
+				expectSteps(t, id, l.recordsFor(t, mark, id), stepPre, stepAuth, stepPostKeyAuth, stepPost, stepResponse)
+			})
+
+			t.Run("second request skips CustomKeyCheck", func(t *testing.T) {
+				id := newID(t)
+				mark := l.mark(t)
+				r := l.send(t, http.MethodGet, api.listenPath+"/anything/e2e/examples-cached", id, "", auth)
+				if r.Status != http.StatusOK {
+					t.Fatalf("X-Request-Id %s: HTTP %d, want 200; body: %s", id, r.Status, r.Body)
+				}
+				if e, ok := decodeEcho(t, id, r); ok && !slices.Equal(e.Headers["X-User-Id"], []string{user}) {
+					t.Errorf("X-Request-Id %s: the upstream got X-User-Id %q, want %q from the cached session", id, e.Headers["X-User-Id"], user)
+				}
+				expectSteps(t, id, l.recordsFor(t, mark, id), stepPreNoBody, stepPostKeyAuth, stepPost, stepResponse)
+			})
+
+			t.Run("bad token", func(t *testing.T) {
+				id := newID(t)
+				mark := l.mark(t)
+				r := l.send(t, http.MethodGet, api.listenPath+"/anything/e2e/examples-denied", id, "",
+					map[string]string{"Authorization": "Bearer not-a-lab-token"})
+				var body struct{ Error string }
+				if r.Status != http.StatusForbidden || json.Unmarshal(r.Body, &body) != nil || body.Error != "invalid or missing bearer token" {
+					t.Errorf("X-Request-Id %s: HTTP %d %s; want 403 and the JSON error {\"error\": \"invalid or missing bearer token\"}", id, r.Status, r.Body)
+				}
+				if got := r.Header.Get("WWW-Authenticate"); got != `Bearer realm="tyk-grpc-lab"` {
+					t.Errorf("X-Request-Id %s: WWW-Authenticate %q, want ExampleAuthCheck's", id, got)
+				}
+				if r.Header.Get("X-Upstream") != "" {
+					t.Errorf("X-Request-Id %s: the upstream answered a refused request", id)
+				}
+				expectSteps(t, id, l.recordsFor(t, mark, id), stepPreNoBody, stepAuthDenied)
+			})
+
+			t.Run("no Authorization header", func(t *testing.T) {
+				// The ID extractor reads the header before the plugin runs:
+				// without it the gateway answers 400 itself.
+				id := newID(t)
+				mark := l.mark(t)
+				r := l.send(t, http.MethodGet, api.listenPath+"/anything/e2e/examples-anonymous", id, "", nil)
+				if r.Status != http.StatusBadRequest || !strings.Contains(string(r.Body), "Authorization field missing") {
+					t.Errorf("X-Request-Id %s: HTTP %d %s; want the ID extractor's 400 Authorization field missing", id, r.Status, r.Body)
+				}
+				expectSteps(t, id, l.recordsFor(t, mark, id), stepPreNoBody)
+			})
+
+			t.Run("Post short-circuits", func(t *testing.T) {
+				id := newID(t)
+				mark := l.mark(t)
+				r := l.send(t, http.MethodGet, api.listenPath+"/e2e/short-circuit", id, "", auth)
+				if r.Status != http.StatusOK || r.Header.Get("X-Example-Post") != "short-circuit" ||
+					string(r.Body) != `{"answered_by":"ExamplePost","upstream_called":false}` {
+					t.Errorf("X-Request-Id %s: HTTP %d, X-Example-Post %q, body %s; want ExamplePost's answer", id, r.Status, r.Header.Get("X-Example-Post"), r.Body)
+				}
+				if r.Header.Get("X-Upstream") != "" {
+					t.Errorf("X-Request-Id %s: the upstream answered a short-circuited request", id)
+				}
+				expectSteps(t, id, l.recordsFor(t, mark, id), stepPreNoBody, stepPostKeyAuth, stepPostShort)
+			})
+
+			t.Run("Response keeps every Set-Cookie", func(t *testing.T) {
+				id := newID(t)
+				mark := l.mark(t)
+				r := l.send(t, http.MethodGet, api.listenPath+"/response-headers?Set-Cookie=a%3D1&Set-Cookie=b%3D2", id, "", auth)
+				if got := r.Header.Values("Set-Cookie"); r.Status != http.StatusOK || !slices.Equal(got, []string{"a=1", "b=2"}) {
+					t.Errorf("X-Request-Id %s: HTTP %d, Set-Cookie %q; want 200 and both of the upstream's values, a=1 and b=2", id, r.Status, got)
+				}
+				if got := r.Header.Get("X-Example-Response"); got != "added" {
+					t.Errorf("X-Request-Id %s: the client got X-Example-Response %q, want added", id, got)
+				}
+				expectSteps(t, id, l.recordsFor(t, mark, id), stepPreNoBody, stepPostKeyAuth, stepPost, stepResponse)
+			})
+		})
+	}
+}

@@ -1,0 +1,56 @@
+package returned_test
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/tyk-lab/grpc-plugin-lab/coprocess"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/returned"
+)
+
+// Row is a fact's line in the README's table.
+func row(f returned.Fact) string {
+	return "| " + f.Hook.String() + " | " + f.Returns + " | " + f.Then + " |"
+}
+
+// The README's table "What the gateway does with what you return" says
+// exactly what the facts say (which the e2e suite proves).
+func TestREADMETable(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := string(b)
+	var want []string
+	for _, f := range returned.Facts {
+		want = append(want, row(f))
+	}
+	start := strings.Index(readme, want[0])
+	if start < 0 || !strings.HasPrefix(readme[start:], strings.Join(want, "\n")+"\n") {
+		t.Errorf("README.md lacks the table of plugin-server/returned's facts; its rows should read:\n%s", strings.Join(want, "\n"))
+	}
+}
+
+// Each probe changes only what its fact names, only for its own hook type.
+func TestHooksApplyTheNamedFact(t *testing.T) {
+	hooks := returned.Hooks()
+	for _, f := range returned.Facts {
+		for name, h := range hooks {
+			obj := &coprocess.Object{
+				Request:  &coprocess.MiniRequestObject{Headers: map[string]string{returned.Header: f.Name, "X-Upstream": "x"}},
+				Response: &coprocess.ResponseObject{Headers: map[string]string{"X-Upstream": "x"}},
+			}
+			before := obj.String()
+			got, err := h(context.Background(), obj)
+			if err != nil {
+				t.Fatalf("%s on %s: %v", name, f.Name, err)
+			}
+			applies := name == "Fact"+strings.TrimPrefix(f.Hook.String(), "HookType_")
+			if changed := got.String() != before; changed != applies {
+				t.Errorf("%s on fact %s (a %s fact): changed=%v", name, f.Name, f.Hook, changed)
+			}
+		}
+	}
+}
