@@ -6,7 +6,7 @@ GO ?= go
 
 .DEFAULT_GOAL := help
 
-.PHONY: help up down logs ps smoke journal load test e2e e2e-matrix proto check bench grpcurl-dispatch grpcurl-event
+.PHONY: help up down logs ps smoke capture journal load test e2e e2e-matrix proto check bench grpcurl-dispatch grpcurl-event
 
 help: ## List the targets.
 	@awk -F':.*## ' '/^[a-z0-9-]+:.*## /{printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -25,6 +25,9 @@ ps: ## Show the lab's services and their health.
 
 smoke: ## Call each API once and show the dispatches the plugin server received.
 	@scripts/smoke.sh
+
+capture: ## Write what the gateway sent (last N=100 dispatches, ID=prefix*) to plugin-server/plugin/testdata/captures/ for plugintest.
+	@scripts/capture.sh
 
 journal: ## Print the last 20 journal records (what the plugin server received).
 	$(COMPOSE) exec -T plugin-server /plugin-server journal -n 20

@@ -1,0 +1,218 @@
+// Package plugintest runs a plugin's hooks in an ordinary go test, without
+// the gateway, Docker or the network: feed a hook an Object a real gateway
+// sent (captured by `make capture`, or one of the lab's own captures of
+// each hook on each gateway line), and read what the gateway would do with
+// what it returns: the request that goes on upstream, or the client's
+// answer, or the session a CustomKeyCheck made.
+//
+//	func TestAddsHeader(t *testing.T) {
+//		obj := plugintest.Object(t, plugintest.Match{Hook: coprocess.HookType_Pre})
+//		res := plugintest.Run(plugin.ExamplePreRequest, obj)
+//		if got := res.Upstream.Header.Get("X-Example-Pre"); got != "added" {
+//			t.Errorf("X-Example-Pre = %q", got)
+//		}
+//	}
+//
+// The model of the gateway (Apply) is the e2e suite's too: it compares
+// Apply's prediction with what the real gateway did, so a divergence fails
+// a test there.
+package plugintest
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"embed"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/tyk-lab/grpc-plugin-lab/coprocess"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/journal"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/plugin"
+)
+
+// Run calls hook with obj, as the gateway would, and applies what it
+// returns. obj is the hook's to change; Run keeps a copy of it as received.
+func Run(hook plugin.Hook, obj *coprocess.Object) *Result {
+	received := obj.CloneVT()
+	returned, err := hook(context.Background(), obj)
+	return Apply(received, returned, err)
+}
+
+// Capture is one Dispatch a real gateway made, as `make capture` wrote it:
+// a journal record (secrets redacted) with the Object received.
+type Capture struct {
+	// Gateway is the gateway's version (the capture's directory, e.g.
+	// v5.14.0); File and Line say where it was read.
+	Gateway string
+	File    string
+	Line    int
+	Record  journal.Record
+	Object  *coprocess.Object
+}
+
+func (c Capture) String() string {
+	return fmt.Sprintf("%s:%d (gateway %s, %s/%s, api %s)", c.File, c.Line, c.Gateway, c.Record.HookType, c.Record.HookName, c.Record.APIID)
+}
+
+// Match selects captures; a zero field matches anything.
+type Match struct {
+	Gateway  string // e.g. "v5.8.11"
+	APIID    string
+	Hook     coprocess.HookType
+	HookName string
+	// Keyed: only objects whose session carries a key.
+	Keyed bool
+}
+
+func (m Match) matches(c Capture) bool {
+	return (m.Gateway == "" || m.Gateway == c.Gateway) &&
+		(m.APIID == "" || m.APIID == c.Record.APIID) &&
+		(m.Hook == 0 || m.Hook == c.Object.GetHookType()) &&
+		(m.HookName == "" || m.HookName == c.Record.HookName) &&
+		(!m.Keyed || c.Object.GetSession().GetKeyId() != "")
+}
+
+//go:embed testdata
+var labCaptures embed.FS
+
+// Captures returns the lab's own captures matching m, newest gateway
+// first: every hook type, keyless and keyed, Classic and OAS, from each
+// gateway line the lab supports (testdata/<version>/*.jsonl).
+func Captures(t testing.TB, m Match) []Capture {
+	t.Helper()
+	all, err := load(labCaptures, "testdata")
+	if err != nil {
+		t.Fatalf("plugintest: the lab's captures: %v", err)
+	}
+	return filter(all, m)
+}
+
+// Object returns a copy of the first of the lab's captured Objects that
+// matches m, newest gateway first.
+func Object(t testing.TB, m Match) *coprocess.Object {
+	t.Helper()
+	cs := Captures(t, m)
+	if len(cs) == 0 {
+		t.Fatalf("plugintest: no capture matches %+v", m)
+	}
+	return cs[0].Object.CloneVT()
+}
+
+// Load reads the captures `make capture` wrote under dir
+// (<dir>/<gateway version>/*.jsonl), matching m.
+func Load(t testing.TB, dir string, m Match) []Capture {
+	t.Helper()
+	all, err := load(os.DirFS(dir), ".")
+	if err != nil {
+		t.Fatalf("plugintest: captures in %s: %v", dir, err)
+	}
+	for i := range all {
+		all[i].File = filepath.Join(dir, all[i].File)
+	}
+	return filter(all, m)
+}
+
+func filter(all []Capture, m Match) []Capture {
+	var out []Capture
+	for _, c := range all {
+		if m.matches(c) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// load reads every <version>/*.jsonl under root of fsys, newest version
+// first.
+func load(fsys fs.FS, root string) ([]Capture, error) {
+	files, err := fs.Glob(fsys, path.Join(root, "*", "*.jsonl"))
+	if err != nil {
+		return nil, err
+	}
+	sort.SliceStable(files, func(i, j int) bool {
+		return newer(path.Base(path.Dir(files[i])), path.Base(path.Dir(files[j])))
+	})
+	var out []Capture
+	for _, f := range files {
+		b, err := fs.ReadFile(fsys, f)
+		if err != nil {
+			return nil, err
+		}
+		gw := path.Base(path.Dir(f))
+		sc := bufio.NewScanner(bytes.NewReader(b))
+		sc.Buffer(nil, 64<<20)
+		for n := 1; sc.Scan(); n++ {
+			if len(bytes.TrimSpace(sc.Bytes())) == 0 {
+				continue
+			}
+			c, err := ParseLine(sc.Bytes())
+			if err != nil {
+				return nil, fmt.Errorf("%s:%d: %w", f, n, err)
+			}
+			if c.Object == nil { // an event, or a record without its object
+				continue
+			}
+			c.Gateway, c.File, c.Line = gw, strings.TrimPrefix(f, root+"/"), n
+			out = append(out, c)
+		}
+		if err := sc.Err(); err != nil {
+			return nil, fmt.Errorf("%s: %w", f, err)
+		}
+	}
+	return out, nil
+}
+
+// ParseLine reads one line of `plugin-server journal -objects` (what `make
+// capture` writes): the record's JSON with "received" (and "returned") as
+// protobuf JSON.
+func ParseLine(line []byte) (Capture, error) {
+	var c Capture
+	if err := json.Unmarshal(line, &c.Record); err != nil {
+		return c, fmt.Errorf("not a journal record: %w", err)
+	}
+	var objs struct{ Received, Returned json.RawMessage }
+	if err := json.Unmarshal(line, &objs); err != nil {
+		return c, err
+	}
+	for _, o := range []struct {
+		raw json.RawMessage
+		dst **coprocess.Object
+	}{{objs.Received, &c.Record.Received}, {objs.Returned, &c.Record.Returned}} {
+		if len(o.raw) == 0 {
+			continue
+		}
+		*o.dst = &coprocess.Object{}
+		if err := protojson.Unmarshal(o.raw, *o.dst); err != nil {
+			return c, fmt.Errorf("decoding the object: %w", err)
+		}
+	}
+	c.Object = c.Record.Received
+	return c, nil
+}
+
+// newer orders gateway versions (v5.14.0 before v5.8.11).
+func newer(a, b string) bool {
+	pa, pb := versionParts(a), versionParts(b)
+	for i := range pa {
+		if pa[i] != pb[i] {
+			return pa[i] > pb[i]
+		}
+	}
+	return a < b
+}
+
+func versionParts(v string) [3]int {
+	var p [3]int
+	fmt.Sscanf(strings.TrimPrefix(v, "v"), "%d.%d.%d", &p[0], &p[1], &p[2])
+	return p
+}
