@@ -6,13 +6,16 @@ GO ?= go
 
 .DEFAULT_GOAL := help
 
-.PHONY: help up down logs ps smoke capture journal load test e2e e2e-matrix proto check bench grpcurl-dispatch grpcurl-event
+.PHONY: help up dev down logs ps smoke capture journal load test e2e e2e-matrix proto check bench grpcurl-dispatch grpcurl-event
 
 help: ## List the targets.
 	@awk -F':.*## ' '/^[a-z0-9-]+:.*## /{printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 up: ## Build and start the lab, wait until every API answers, print how to use it.
 	@scripts/up.sh
+
+dev: ## The lab with the plugin server on the host, rebuilt and restarted on every save (Ctrl-C ends it).
+	@scripts/dev.sh
 
 down: ## Stop the lab and remove its containers, volumes and orphans.
 	$(COMPOSE) down --volumes --remove-orphans

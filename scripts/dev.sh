@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# make dev: starts the lab with the gateway pointed at a plugin server on
+# the host, which devloop rebuilds and restarts on every saved change.
+# Ctrl-C stops the loop and points the gateway back at the lab's container.
+source "$(dirname "$0")/lib.sh"
+
+# host-gateway, as the gateway's container resolves host.docker.internal:
+# the default bridge's address. Listening there keeps the plugin server off
+# the host's other networks.
+bridge=$(docker network inspect bridge --format '{{(index .IPAM.Config 0).Gateway}}')
+[[ -n $bridge ]] || { echo "dev: no address for Docker's default bridge" >&2; exit 1; }
+
+dev=(-f compose.yaml -f compose.dev.yaml)
+$COMPOSE "${dev[@]}" up --detach --build --wait --wait-timeout 300
+restore() {
+  echo "dev: pointing the gateway back at the plugin-server container"
+  $COMPOSE up --detach --wait tyk-gateway >/dev/null
+}
+trap restore EXIT
+
+echo "dev: the gateway calls $bridge:$PLUGIN_DEV_PORT; edit plugin-server/plugin/hooks.go and save"
+PLUGIN_JOURNAL_REDIS_URL="redis://127.0.0.1:$LAB_REDIS_PORT/1" \
+PLUGIN_CORRELATION_HEADER=X-Request-Id \
+PLUGIN_GRPC_MAX_RECV_BYTES="$GRPC_MAX_MESSAGE_BYTES" \
+PLUGIN_GRPC_MAX_SEND_BYTES="$GRPC_MAX_MESSAGE_BYTES" \
+PLUGIN_LOG_LEVEL="${PLUGIN_LOG_LEVEL:-info}" \
+  go run ./plugin-server/internal/devloop -listen "$bridge:$PLUGIN_DEV_PORT"
