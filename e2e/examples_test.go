@@ -130,7 +130,9 @@ func TestExamples(t *testing.T) {
 				if got := r.Header.Get("X-Ratelimit-Limit"); got != fmt.Sprint(plugin.ExampleQuotaMax) {
 					t.Errorf("X-Request-Id %s: the client got X-RateLimit-Limit %q, want the session's quota_max %d", id, got, plugin.ExampleQuotaMax)
 				}
-				expectSteps(t, id, l.recordsFor(t, mark, id), stepPre, stepAuth, stepPostKeyAuth, stepPost, stepResponse)
+				recs := l.recordsFor(t, mark, id)
+				expectSteps(t, id, recs, stepPre, stepAuth, stepPostKeyAuth, stepPost, stepResponse)
+				expectModel(t, l, id, recs, "Pre", r) // the body and query the upstream got
 			})
 
 			t.Run("second request skips CustomKeyCheck", func(t *testing.T) {
@@ -161,7 +163,9 @@ func TestExamples(t *testing.T) {
 				if r.Header.Get("X-Upstream") != "" {
 					t.Errorf("X-Request-Id %s: the upstream answered a refused request", id)
 				}
-				expectSteps(t, id, l.recordsFor(t, mark, id), stepPreNoBody, stepAuthDenied)
+				recs := l.recordsFor(t, mark, id)
+				expectSteps(t, id, recs, stepPreNoBody, stepAuthDenied)
+				expectModel(t, l, id, recs, "CustomKeyCheck", r)
 			})
 
 			t.Run("no Authorization header", func(t *testing.T) {
@@ -187,7 +191,9 @@ func TestExamples(t *testing.T) {
 				if r.Header.Get("X-Upstream") != "" {
 					t.Errorf("X-Request-Id %s: the upstream answered a short-circuited request", id)
 				}
-				expectSteps(t, id, l.recordsFor(t, mark, id), stepPreNoBody, stepPostKeyAuth, stepPostShort)
+				recs := l.recordsFor(t, mark, id)
+				expectSteps(t, id, recs, stepPreNoBody, stepPostKeyAuth, stepPostShort)
+				expectModel(t, l, id, recs, "Post", r)
 			})
 
 			t.Run("Response keeps every Set-Cookie", func(t *testing.T) {
@@ -200,7 +206,9 @@ func TestExamples(t *testing.T) {
 				if got := r.Header.Get("X-Example-Response"); got != "added" {
 					t.Errorf("X-Request-Id %s: the client got X-Example-Response %q, want added", id, got)
 				}
-				expectSteps(t, id, l.recordsFor(t, mark, id), stepPreNoBody, stepPostKeyAuth, stepPost, stepResponse)
+				recs := l.recordsFor(t, mark, id)
+				expectSteps(t, id, recs, stepPreNoBody, stepPostKeyAuth, stepPost, stepResponse)
+				expectModel(t, l, id, recs, "Response", r)
 			})
 		})
 	}

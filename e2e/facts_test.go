@@ -6,7 +6,10 @@
 package e2e
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -14,6 +17,7 @@ import (
 	"time"
 
 	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/journal"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/plugintest"
 	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/returned"
 )
 
@@ -137,9 +141,67 @@ func TestGatewayFacts(t *testing.T) {
 			r := l.send(t, http.MethodPost, c.path, id, factBody, map[string]string{
 				returned.Header: f.Name, "Content-Type": "application/json", "X-Client-Header": "from the client"})
 			c.check(t, l, id, mark, r)
+			// plugintest's model agrees with the real gateway.
+			expectModel(t, l, id, l.recordsFor(t, mark, id), f.Hook.String(), r)
 			if t.Failed() {
 				t.Logf("X-Request-Id %s: HTTP %d, headers %v, body %.300s", id, r.Status, r.Header, r.Body)
 			}
 		})
+	}
+}
+
+// expectModel checks that plugintest's model of the gateway predicts what
+// the real gateway did with the object the hook of type hook returned (as
+// the journal holds it): the client's status, body and headers (those the
+// journal does not redact), or the request the upstream received.
+func expectModel(t *testing.T, l *Lab, id string, recs []journal.Record, hook string, r reply) {
+	t.Helper()
+	i := slices.IndexFunc(recs, func(rec journal.Record) bool { return rec.Kind == journal.KindDispatch && rec.HookType == hook })
+	if i < 0 {
+		t.Errorf("X-Request-Id %s: no %s dispatch in the journal to model:\n%s", id, hook, describe(recs))
+		return
+	}
+	rec := recs[i]
+	ret := rec.Returned
+	if ret == nil { // unchanged
+		ret = rec.Received
+	}
+	var err error
+	if rec.Error != "" {
+		err = errors.New(rec.Error)
+	}
+	res := plugintest.Apply(rec.Received, ret, err)
+	// A request that went on was answered by the upstream (or a later hook).
+	if res.Client == nil {
+		if res.Upstream == nil {
+			t.Errorf("X-Request-Id %s: the model predicts neither a client answer nor an upstream request", id)
+			return
+		}
+		e, ok := decodeEcho(t, id, r)
+		if !ok {
+			return
+		}
+		if e.Data != string(res.Upstream.Body) {
+			t.Errorf("X-Request-Id %s: plugintest predicts the upstream body %q, the real gateway sent %q", id, res.Upstream.Body, e.Data)
+		}
+		for _, k := range []string{"X-Fact", "X-Client-Header", "Content-Type"} {
+			want := res.Upstream.Header.Values(k)
+			if got := e.Headers[k]; !slices.Equal(got, want) {
+				t.Errorf("X-Request-Id %s: plugintest predicts upstream header %s %q, the real gateway sent %q", id, k, want, got)
+			}
+		}
+		if want := res.Upstream.URL.Query(); !maps.EqualFunc(e.Args, want, slices.Equal) && !(len(e.Args) == 0 && len(want) == 0) {
+			t.Errorf("X-Request-Id %s: plugintest predicts the query %v, the upstream got %v", id, want, e.Args)
+		}
+		return
+	}
+	c := res.Client
+	if c.Status != r.Status || !bytes.Equal(c.Body, r.Body) {
+		t.Errorf("X-Request-Id %s: plugintest predicts HTTP %d %q, the real gateway answered HTTP %d %q", id, c.Status, c.Body, r.Status, r.Body)
+	}
+	for _, k := range []string{"X-Fact", "X-Upstream", "Content-Length", "X-Example-Response", "X-Example-Post", "WWW-Authenticate"} {
+		if want, got := c.Header.Values(k), r.Header.Values(k); !slices.Equal(want, got) && !(k == "Content-Length" && want == nil) {
+			t.Errorf("X-Request-Id %s: plugintest predicts the header %s %q, the real gateway sent %q", id, k, want, got)
+		}
 	}
 }
