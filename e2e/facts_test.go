@@ -18,6 +18,7 @@ import (
 
 	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/journal"
 	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/plugintest"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/redact"
 	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/returned"
 )
 
@@ -40,8 +41,8 @@ var factChecks = map[string]factCheck{
 		}
 	}},
 	"body-and-raw-body": {factEcho, func(t *testing.T, l *Lab, id, _ string, r reply) {
-		if e, ok := decodeEcho(t, id, r); ok && (e.Data != "from raw_body" || !slices.Equal(e.Headers["Content-Length"], []string{"13"})) {
-			t.Errorf("the upstream got %q with Content-Length %q, want raw_body's \"from raw_body\" with 13", e.Data, e.Headers["Content-Length"])
+		if e, ok := decodeEcho(t, id, r); ok && (e.Data != `{"from":"raw_body"}` || !slices.Equal(e.Headers["Content-Length"], []string{"19"})) {
+			t.Errorf("the upstream got %q with Content-Length %q, want raw_body's {\"from\":\"raw_body\"} with 19", e.Data, e.Headers["Content-Length"])
 		}
 	}},
 	"headers-map": {factEcho, func(t *testing.T, l *Lab, id, _ string, r reply) {
@@ -200,6 +201,9 @@ func expectModel(t *testing.T, l *Lab, id string, recs []journal.Record, hook st
 		t.Errorf("X-Request-Id %s: plugintest predicts HTTP %d %q, the real gateway answered HTTP %d %q", id, c.Status, c.Body, r.Status, r.Body)
 	}
 	for _, k := range []string{"X-Fact", "X-Upstream", "Content-Length", "X-Example-Response", "X-Example-Post", "WWW-Authenticate"} {
+		if redact.IsSensitiveName(k) {
+			continue // the journal holds its fingerprint, not its value
+		}
 		if want, got := c.Header.Values(k), r.Header.Values(k); !slices.Equal(want, got) && !(k == "Content-Length" && want == nil) {
 			t.Errorf("X-Request-Id %s: plugintest predicts the header %s %q, the real gateway sent %q", id, k, want, got)
 		}

@@ -39,8 +39,8 @@ var Facts = []Fact{
 		Returns: "`request.body` and `raw_body` both changed, differently",
 		Then:    "the upstream gets `raw_body`, with a Content-Length to match",
 		apply: func(o *coprocess.Object) {
-			o.Request.Body = "from body"
-			o.Request.RawBody = []byte("from raw_body")
+			o.Request.Body = `{"from":"body"}`
+			o.Request.RawBody = []byte(`{"from":"raw_body"}`)
 		}},
 	{Name: "headers-map", Hook: coprocess.HookType_Pre,
 		Returns: "a header added to `request.headers`",
