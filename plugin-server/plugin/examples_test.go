@@ -1,134 +1,122 @@
 package plugin_test
 
 import (
-	"context"
 	"encoding/json"
+	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
-	"google.golang.org/protobuf/proto"
-
 	"github.com/tyk-lab/grpc-plugin-lab/coprocess"
-	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/captures"
 	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/plugin"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/plugintest"
 )
 
-// The examples run on objects a real gateway (v5.14.0) sent; the e2e suite
-// asserts the same effects through the gateway itself.
+// The examples, unit-tested with plugintest on what real gateways sent
+// (the lab's captures of apis/classic-examples.json and oas-examples.json,
+// from every supported gateway line): what the upstream would receive, what
+// the client would get. The e2e suite checks the same effects, and
+// plugintest's model, against the real gateway.
 
-func call(t *testing.T, h plugin.Hook, obj *coprocess.Object) *coprocess.Object {
+// each runs f on the captured objects of hook, from every gateway line and
+// both example APIs.
+func each(t *testing.T, hook coprocess.HookType, f func(t *testing.T, obj *coprocess.Object)) {
 	t.Helper()
-	got, err := h(context.Background(), obj)
-	if err != nil || got == nil {
-		t.Fatalf("hook: %v, %v", got, err)
+	n := 0
+	for _, api := range []string{"classic-examples", "oas-examples"} {
+		for _, c := range plugintest.Captures(t, plugintest.Match{APIID: api, Hook: hook}) {
+			t.Run(c.Gateway+"/"+api, func(t *testing.T) { f(t, c.Object.CloneVT()) })
+			n++
+		}
 	}
-	return got
-}
-
-func captured(t *testing.T, h coprocess.HookType, keyed bool) *coprocess.Object {
-	return proto.CloneOf(captures.MustFind(t, captures.Hook(h, keyed)))
+	if n == 0 {
+		t.Fatalf("no %s captures", hook)
+	}
 }
 
 func TestExamplePreRequest(t *testing.T) {
-	obj := captured(t, coprocess.HookType_Pre, false)
-	obj.Request.RawBody = []byte(`{"a":1}`)
-	obj.Request.Body = `{"a":1}`
-	r := call(t, plugin.ExamplePreRequest, obj).GetRequest()
-	if r.GetSetHeaders()["X-Example-Pre"] != "added" || !slices.Contains(r.GetDeleteHeaders(), "X-Example-Remove") {
-		t.Errorf("headers: set %v, delete %v", r.GetSetHeaders(), r.GetDeleteHeaders())
-	}
-	if r.GetAddParams()["example"] != "pre" || !slices.Contains(r.GetDeleteParams(), "example_remove") {
-		t.Errorf("params: add %v, delete %v", r.GetAddParams(), r.GetDeleteParams())
-	}
-	var body map[string]any
-	if err := json.Unmarshal(r.GetRawBody(), &body); err != nil || body["example_pre"] != true || body["a"] != 1.0 || r.GetBody() != string(r.GetRawBody()) {
-		t.Errorf("body: raw_body %s, body %s", r.GetRawBody(), r.GetBody())
-	}
-
-	// A body that is not a JSON object is left alone.
-	obj = captured(t, coprocess.HookType_Pre, false)
-	obj.Request.RawBody = []byte("plain")
-	if got := call(t, plugin.ExamplePreRequest, obj).GetRequest().GetRawBody(); string(got) != "plain" {
-		t.Errorf("a text body became %q", got)
-	}
+	each(t, coprocess.HookType_Pre, func(t *testing.T, obj *coprocess.Object) {
+		obj.Request.Headers["X-Example-Remove"] = "client"
+		plugin.SetBody(obj, []byte(`{"a":1}`))
+		up := plugintest.Run(plugin.ExamplePreRequest, obj).Upstream
+		if up.Header.Get("X-Example-Pre") != "added" || up.Header.Get("X-Example-Remove") != "" {
+			t.Errorf("upstream headers: %v", up.Header)
+		}
+		if q := up.URL.Query(); q.Get("example") != "pre" || q.Has("example_remove") {
+			t.Errorf("upstream query: %v", q)
+		}
+		var body map[string]any
+		if err := json.Unmarshal(up.Body, &body); err != nil || body["example_pre"] != true || body["a"] != 1.0 {
+			t.Errorf("upstream body: %s", up.Body)
+		}
+	})
 }
 
 func TestExampleAuthCheck(t *testing.T) {
-	for token, user := range map[string]string{"lab-token-alice": "alice", "lab-token-e2e-1f": "e2e-1f"} {
-		obj := captured(t, coprocess.HookType_Pre, false)
-		obj.HookType, obj.HookName = coprocess.HookType_CustomKeyCheck, "ExampleAuthCheck"
-		obj.Request.Headers["Authorization"] = "Bearer " + token
-		got := call(t, plugin.ExampleAuthCheck, obj)
-		s := got.GetSession()
-		if s.GetMetadata()["token"] != token || s.GetMetadata()["user_id"] != user {
-			t.Errorf("%s: session metadata %v, want token and user_id %s", token, s.GetMetadata(), user)
+	each(t, coprocess.HookType_CustomKeyCheck, func(t *testing.T, obj *coprocess.Object) {
+		obj.Request.Headers["Authorization"] = "Bearer lab-token-alice" // the capture's is redacted
+		res := plugintest.Run(plugin.ExampleAuthCheck, obj)
+		s := res.Session
+		if s == nil || res.Client != nil {
+			t.Fatalf("refused: %+v", res.Client)
 		}
-		if s.GetRate() != plugin.ExampleRate || s.GetQuotaMax() != plugin.ExampleQuotaMax {
-			t.Errorf("%s: rate %v, quota %d", token, s.GetRate(), s.GetQuotaMax())
+		if s.GetMetadata()["user_id"] != "alice" || s.GetRate() != plugin.ExampleRate || s.GetQuotaMax() != plugin.ExampleQuotaMax {
+			t.Errorf("session: %v", s)
 		}
 		if d := time.Until(time.Unix(s.GetIdExtractorDeadline(), 0)); d <= 0 || d > plugin.ExampleSessionCached {
-			t.Errorf("%s: id_extractor_deadline in %v, want within %v", token, d, plugin.ExampleSessionCached)
+			t.Errorf("id_extractor_deadline in %v, want within %v", d, plugin.ExampleSessionCached)
 		}
-		if got.GetRequest().GetReturnOverrides().GetResponseCode() > 0 { // the gateway sends -1: none
-			t.Errorf("%s: refused: %v", token, got.GetRequest().GetReturnOverrides())
+	})
+	each(t, coprocess.HookType_CustomKeyCheck, func(t *testing.T, obj *coprocess.Object) {
+		for _, auth := range []string{"", "lab-token-alice", "Bearer nope", "Bearer lab-token-", "Bearer lab-token-a/b"} {
+			o := obj.CloneVT()
+			o.Request.Headers["Authorization"] = auth
+			res := plugintest.Run(plugin.ExampleAuthCheck, o)
+			var body struct{ Error string }
+			if c := res.Client; c == nil || c.Status != http.StatusForbidden || json.Unmarshal(c.Body, &body) != nil ||
+				body.Error != "invalid or missing bearer token" || !res.AuthFailure || res.Upstream != nil {
+				t.Errorf("Authorization %q: %+v; want 403 with the JSON error, an AuthFailure event, no upstream call", auth, res)
+			}
 		}
-	}
-	for _, auth := range []string{"", "lab-token-alice", "Bearer nope", "Bearer lab-token-", "Bearer lab-token-a/b", "Basic bGFiOmxhYg=="} {
-		obj := captured(t, coprocess.HookType_Pre, false)
-		obj.Request.Headers["Authorization"] = auth
-		got := call(t, plugin.ExampleAuthCheck, obj)
-		ro := got.GetRequest().GetReturnOverrides()
-		if ro.GetResponseCode() != 403 || ro.GetResponseError() == "" || ro.GetOverrideError() || got.GetSession() != nil {
-			t.Errorf("Authorization %q: overrides %v, session %v; want 403 with a message, no session", auth, ro, got.GetSession())
-		}
-	}
+	})
 }
 
 func TestExamplePostKeyAuth(t *testing.T) {
-	obj := captured(t, coprocess.HookType_Response, true)
-	obj.HookType = coprocess.HookType_PostKeyAuth
-	obj.Response = nil
-	obj.Session.Metadata = map[string]string{"user_id": "alice"}
-	if got := call(t, plugin.ExamplePostKeyAuth, obj).GetRequest().GetSetHeaders()["X-User-Id"]; got != "alice" {
-		t.Errorf("X-User-Id = %q", got)
-	}
+	each(t, coprocess.HookType_PostKeyAuth, func(t *testing.T, obj *coprocess.Object) {
+		obj.Session.Metadata = map[string]string{"user_id": "alice"}
+		if got := plugintest.Run(plugin.ExamplePostKeyAuth, obj).Upstream.Header.Get("X-User-Id"); got != "alice" {
+			t.Errorf("X-User-Id = %q", got)
+		}
+	})
 }
 
 func TestExamplePost(t *testing.T) {
-	obj := captured(t, coprocess.HookType_Pre, false)
-	obj.HookType = coprocess.HookType_Post
-	obj.Request.Url = "/examples/short-circuit?x=1"
-	ro := call(t, plugin.ExamplePost, obj).GetRequest().GetReturnOverrides()
-	if ro.GetResponseCode() != 200 || ro.GetHeaders()["X-Example-Post"] != "short-circuit" || !json.Valid([]byte(ro.GetResponseBody())) {
-		t.Errorf("short-circuit: %v", ro)
-	}
-	obj = captured(t, coprocess.HookType_Pre, false)
-	want := proto.Clone(obj)
-	if got := call(t, plugin.ExamplePost, obj); !proto.Equal(got, want) {
-		t.Errorf("another path: changed to %v", got)
-	}
+	each(t, coprocess.HookType_Post, func(t *testing.T, obj *coprocess.Object) {
+		if res := plugintest.Run(plugin.ExamplePost, obj.CloneVT()); !strings.Contains(obj.GetRequest().GetUrl(), "/short-circuit") &&
+			(res.Upstream == nil || res.Client != nil) {
+			t.Errorf("%s: answered %+v; want it passed on", obj.GetRequest().GetUrl(), res.Client)
+		}
+		obj.Request.Url = "/examples/short-circuit?x=1"
+		c := plugintest.Run(plugin.ExamplePost, obj).Client
+		if c == nil || c.Status != 200 || c.Header.Get("X-Example-Post") != "short-circuit" || !json.Valid(c.Body) {
+			t.Errorf("short-circuit: %+v", c)
+		}
+	})
 }
 
 func TestExampleResponse(t *testing.T) {
-	obj := captured(t, coprocess.HookType_Response, false)
-	obj.Response.RawBody = []byte(`{"a":1}`)
-	obj.Response.Headers["Set-Cookie"] = "a=1"
-	obj.Response.MultivalueHeaders = append(obj.Response.MultivalueHeaders,
-		&coprocess.Header{Key: "Set-Cookie", Values: []string{"a=1", "b=2"}})
-	r := call(t, plugin.ExampleResponse, obj).GetResponse()
-	if r.GetHeaders()["X-Example-Response"] != "added" {
-		t.Errorf("headers: %v", r.GetHeaders())
-	}
-	mv := map[string][]string{}
-	for _, h := range r.GetMultivalueHeaders() {
-		mv[h.GetKey()] = h.GetValues()
-	}
-	if !slices.Equal(mv["X-Example-Response"], []string{"added"}) || !slices.Equal(mv["Set-Cookie"], []string{"a=1", "b=2"}) {
-		t.Errorf("multivalue_headers: %v", mv)
-	}
-	var body map[string]any
-	if err := json.Unmarshal(r.GetRawBody(), &body); err != nil || body["example_response"] != true || r.GetBody() != string(r.GetRawBody()) {
-		t.Errorf("body: raw_body %s, body %s", r.GetRawBody(), r.GetBody())
-	}
+	each(t, coprocess.HookType_Response, func(t *testing.T, obj *coprocess.Object) {
+		obj.Response.Headers["Set-Cookie"] = "a=1"
+		obj.Response.MultivalueHeaders = append(obj.Response.MultivalueHeaders,
+			&coprocess.Header{Key: "Set-Cookie", Values: []string{"a=1", "b=2"}})
+		c := plugintest.Run(plugin.ExampleResponse, obj).Client
+		if c.Header.Get("X-Example-Response") != "added" || !slices.Equal(c.Header.Values("Set-Cookie"), []string{"a=1", "b=2"}) {
+			t.Errorf("client headers: %v", c.Header)
+		}
+		var body map[string]any
+		if err := json.Unmarshal(c.Body, &body); err != nil || body["example_response"] != true || body["method"] == nil {
+			t.Errorf("client body: %s", c.Body)
+		}
+	})
 }
