@@ -10,6 +10,15 @@
 // appears raw in the journal, and the message-size boundary. Each journal
 // record also says the echo plugin returned its object unchanged.
 //
+// The example plugins (TestExamples, examples_test.go) run on the Classic
+// and OAS APIs that wire all five hooks: what the upstream received, what
+// the client got, the hooks in the journal in lifecycle order, the ID
+// extractor's cache, the refusals. TestGatewayFacts (facts_test.go) proves
+// each fact of plugin-server/returned, the README's table "What the
+// gateway does with what you return". Both also check that plugintest's
+// model (plugintest.Apply), given the objects the journal holds, predicts
+// what the real gateway did.
+//
 // The gateway's version comes from its /hello; what differs between lines
 // is the facts table of versions_test.go, and a test asserts what the
 // running version does (saying so when it is the older behaviour).

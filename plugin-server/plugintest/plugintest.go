@@ -48,6 +48,15 @@ func Run(hook plugin.Hook, obj *coprocess.Object) *Result {
 	return Apply(received, returned, err)
 }
 
+// Run calls hook with a copy of the captured object and applies what it
+// returns as the capture's gateway version does.
+func (c Capture) Run(hook plugin.Hook) *Result {
+	obj := c.Object.CloneVT()
+	received := obj.CloneVT()
+	returned, err := hook(context.Background(), obj)
+	return ApplyFor(c.Gateway, received, returned, err)
+}
+
 // Capture is one Dispatch a real gateway made, as `make capture` wrote it:
 // a journal record (secrets redacted) with the Object received.
 type Capture struct {

@@ -3,6 +3,7 @@ package plugintest_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net/http"
 	"slices"
 	"testing"
@@ -78,6 +79,22 @@ func TestEchoReplaysEveryCapture(t *testing.T) {
 					t.Errorf("%s: header %s would be %q, want %q", c, k, got, v)
 				}
 			}
+		}
+	}
+}
+
+// The model knows what differs by version: a failed Response hook gets a
+// 500 from 5.13.1 on, a dropped connection from 5.8.11.
+func TestFailedResponseHookByVersion(t *testing.T) {
+	fail := func(context.Context, *coprocess.Object) (*coprocess.Object, error) { return nil, errors.New("boom") }
+	for gw, dropped := range map[string]bool{"v5.14.0": false, "v5.13.1": false, "v5.8.11": true} {
+		cs := plugintest.Captures(t, plugintest.Match{Gateway: gw, Hook: coprocess.HookType_Response})
+		if len(cs) == 0 {
+			t.Fatalf("no %s Response capture", gw)
+		}
+		res := cs[0].Run(fail)
+		if res.Dropped != dropped || !dropped && (res.Client == nil || res.Client.Status != http.StatusInternalServerError) {
+			t.Errorf("%s: %+v; want dropped=%v, else 500", gw, res, dropped)
 		}
 	}
 }

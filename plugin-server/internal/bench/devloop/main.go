@@ -10,7 +10,7 @@
 // hooks.go is restored at the end. Run it with the lab down or up (make
 // up); it leaves the lab up.
 //
-//	go run ./plugin-server/internal/bench/devloop [-n 5] [-baseline]
+//	go run ./plugin-server/internal/bench/devloop [-n 5]
 package main
 
 import (
