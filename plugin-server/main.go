@@ -70,7 +70,7 @@ func serveMain(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	out := logwriter.New(stderr)
 	defer out.Close()
-	log := slog.New(slog.NewJSONHandler(out, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	log := slog.New(logwriter.NewHandler(out, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	lis, err := net.Listen("tcp", cfg.ListenAddr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.ListenAddr, err)

@@ -14,6 +14,7 @@ package journal
 import (
 	"encoding/json"
 	"fmt"
+	segjson "github.com/segmentio/encoding/json"
 	"log/slog"
 	"strings"
 	"time"
@@ -101,7 +102,7 @@ type Record struct {
 // computed once. Change the record before the first call only.
 func (r *Record) JSON() []byte {
 	if r.json == nil {
-		b, err := json.Marshal(r)
+		b, err := segjson.Marshal(r)
 		if err != nil { // only Event could fail, and it is valid JSON
 			b = []byte(`{"error":` + quote(err.Error()) + `}`)
 		}

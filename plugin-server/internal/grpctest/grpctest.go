@@ -19,6 +19,7 @@ import (
 
 	"github.com/tyk-lab/grpc-plugin-lab/coprocess"
 	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/grpcserver"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/logwriter"
 )
 
 // ClientMaxBytes is the message limit of connections made by Dial, above
@@ -145,10 +146,11 @@ type Log struct {
 	buf bytes.Buffer
 }
 
-// NewLog returns a JSON logger at level writing into a Log.
+// NewLog returns a logger at level writing into a Log with the plugin
+// server's handler (logwriter.NewHandler).
 func NewLog(level slog.Level) (*slog.Logger, *Log) {
 	l := &Log{}
-	return slog.New(slog.NewJSONHandler(l, &slog.HandlerOptions{Level: level})), l
+	return slog.New(logwriter.NewHandler(l, &slog.HandlerOptions{Level: level})), l
 }
 
 func (l *Log) Write(p []byte) (int, error) {

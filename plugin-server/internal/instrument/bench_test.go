@@ -108,7 +108,7 @@ func benchLab(b *testing.B, withLog, withJournal bool) (*benchServer, *benchJour
 		// Buffered, as plugin-server writes it.
 		out := logwriter.New(f)
 		b.Cleanup(out.Close)
-		log = slog.New(slog.NewJSONHandler(out, &slog.HandlerOptions{Level: cfg.LogLevel}))
+		log = slog.New(logwriter.NewHandler(out, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	}
 	opts := instrument.Options{
 		Logger:            log,

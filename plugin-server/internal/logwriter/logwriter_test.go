@@ -3,15 +3,33 @@
 package logwriter
 
 import (
+	"bytes"
 	"strings"
+	"sync"
 	"testing"
 	"time"
-
-	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/grpctest"
 )
 
+// syncBuffer is a bytes.Buffer safe for the flusher and the test at once.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
 func TestFlushes(t *testing.T) {
-	var out grpctest.Log
+	var out syncBuffer
 	l := New(&out)
 	l.Write([]byte("first\n"))
 	deadline := time.Now().Add(2 * time.Second)
