@@ -98,8 +98,10 @@ type Record struct {
 	json []byte // the JSON encoding, once computed
 }
 
-// JSON is the record's JSON encoding (the journal's "record" field),
-// computed once. Change the record before the first call only.
+// JSON is the record's JSON encoding (the journal's "record" field, and
+// the plugin server's log line: logwriter.NewHandler), computed once.
+// Change the record before the first call only. segmentio/encoding writes
+// what encoding/json writes, in half the time; this runs per dispatch.
 func (r *Record) JSON() []byte {
 	if r.json == nil {
 		b, err := segjson.Marshal(r)
