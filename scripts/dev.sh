@@ -7,8 +7,13 @@ source "$(dirname "$0")/lib.sh"
 # host-gateway, as the gateway's container resolves host.docker.internal:
 # the default bridge's address. Listening there keeps the plugin server off
 # the host's other networks.
-bridge=$(docker network inspect bridge --format '{{(index .IPAM.Config 0).Gateway}}')
-[[ -n $bridge ]] || { echo "dev: no address for Docker's default bridge" >&2; exit 1; }
+# (Docker Desktop: set PLUGIN_DEV_HOST=127.0.0.1.)
+bridge=${PLUGIN_DEV_HOST:-$(docker network inspect bridge --format '{{range .IPAM.Config}}{{.Gateway}}{{end}}')}
+if [[ -z $bridge ]]; then # Docker 20.10 leaves Gateway out: read the bridge's own address
+  ifname=$(docker network inspect bridge --format '{{index .Options "com.docker.network.bridge.name"}}')
+  bridge=$(ip -4 -o addr show "${ifname:-docker0}" 2>/dev/null | awk '{print $4}' | cut -d/ -f1 | head -1)
+fi
+[[ -n $bridge ]] || { echo "dev: no address for Docker's default bridge; set PLUGIN_DEV_HOST" >&2; exit 1; }
 
 dev=(-f compose.yaml -f compose.dev.yaml)
 $COMPOSE "${dev[@]}" up --detach --build --wait --wait-timeout 300

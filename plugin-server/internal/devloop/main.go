@@ -5,6 +5,15 @@
 // for the new one, printing how long the change took to go live. A build
 // that fails leaves the running server in place and prints the errors.
 //
+// The gateway keeps one gRPC connection and, when a connection attempt
+// fails, backs off a second or more: a server stopped and started again on
+// the same port would cost the requests in between and that backoff. So
+// devloop owns the listening address and forwards each connection to the
+// current server, which listens on a loopback port of its own: a swap
+// starts the new server, points new connections at it, then stops the old
+// one gracefully (its calls finish; the gateway reconnects, to the new
+// one). No request fails.
+//
 //	go run ./plugin-server/internal/devloop -listen 172.17.0.1:50052
 package main
 
@@ -13,6 +22,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"io/fs"
 	"log"
 	"net"
@@ -21,6 +31,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -47,15 +58,22 @@ func run(ctx context.Context, listen string, poll time.Duration) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	bin := filepath.Join(dir, "plugin-server")
+	lis, err := net.Listen("tcp", listen)
+	if err != nil {
+		return err
+	}
+	defer lis.Close()
+	var backend atomic.Value // the current server's address
+	go forward(lis, &backend)
 
 	var srv *exec.Cmd
 	defer func() { halt(srv) }()
 	last := snapshot()
 	changed := time.Now()
-	for {
+	for n := 1; ; n++ {
 		start := time.Now()
-		out, err := exec.CommandContext(ctx, "go", "build", "-o", bin+".new", "./plugin-server").CombinedOutput()
+		bin := filepath.Join(dir, fmt.Sprintf("plugin-server-%d", n))
+		out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "./plugin-server").CombinedOutput()
 		switch {
 		case ctx.Err() != nil:
 			return ctx.Err()
@@ -63,19 +81,25 @@ func run(ctx context.Context, listen string, poll time.Duration) error {
 			fmt.Fprintf(os.Stderr, "devloop: build failed; the running server stays:\n%s\n", out)
 		default:
 			built := time.Since(start)
-			halt(srv)
-			if err := os.Rename(bin+".new", bin); err != nil {
+			addr, err := freeAddr()
+			if err != nil {
 				return err
 			}
-			srv = exec.Command(bin, "serve")
-			srv.Env = append(os.Environ(), "PLUGIN_LISTEN_ADDR="+listen)
-			srv.Stdout, srv.Stderr = os.Stdout, os.Stderr
-			if err := srv.Start(); err != nil {
+			next := exec.Command(bin)
+			next.Env = append(os.Environ(), "PLUGIN_LISTEN_ADDR="+addr)
+			next.Stdout, next.Stderr = os.Stdout, os.Stderr
+			if err := next.Start(); err != nil {
 				return err
 			}
-			if err := waitListening(ctx, listen); err != nil {
-				return err
+			if err := waitListening(ctx, addr); err != nil {
+				next.Process.Kill()
+				fmt.Fprintf(os.Stderr, "devloop: the new server did not start (%v); the running server stays\n", err)
+				break
 			}
+			backend.Store(addr)
+			go halt(srv) // graceful: its calls finish, its connections move
+			srv = next
+			os.Remove(bin) // the running process keeps it
 			fmt.Fprintf(os.Stderr, "devloop: serving on %s, %.1f s after the change (build %.1f s); watching %s\n",
 				listen, time.Since(changed).Seconds(), built.Seconds(), strings.Join(roots, ", "))
 		}
@@ -93,6 +117,42 @@ func run(ctx context.Context, listen string, poll time.Duration) error {
 			}
 		}
 	}
+}
+
+// forward pipes every connection to lis to the current backend.
+func forward(lis net.Listener, backend *atomic.Value) {
+	for {
+		c, err := lis.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer c.Close()
+			addr, _ := backend.Load().(string)
+			if addr == "" {
+				return
+			}
+			b, err := net.Dial("tcp", addr)
+			if err != nil {
+				return
+			}
+			defer b.Close()
+			done := make(chan struct{}, 2)
+			go func() { io.Copy(b, c); done <- struct{}{} }()
+			go func() { io.Copy(c, b); done <- struct{}{} }()
+			<-done
+		}()
+	}
+}
+
+// freeAddr returns a loopback address with a free port.
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
 }
 
 // snapshot sums what identifies the Go files' state: names, sizes and

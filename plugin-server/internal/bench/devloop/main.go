@@ -59,7 +59,7 @@ func main() {
 	if err := devCmd.Start(); err != nil {
 		log.Fatal(err)
 	}
-	serving := make(chan struct{})
+	serving, exited := make(chan struct{}), make(chan error, 1)
 	go func() {
 		sc := bufio.NewScanner(pr)
 		once := false
@@ -70,8 +70,11 @@ func main() {
 			}
 		}
 	}()
+	go func() { exited <- devCmd.Wait() }()
 	select {
 	case <-serving:
+	case err := <-exited:
+		log.Fatalf("devloop bench: make dev ended before it served: %v", err)
 	case <-time.After(10 * time.Minute):
 		log.Fatal("devloop bench: make dev did not serve within 10 minutes")
 	}
@@ -79,7 +82,7 @@ func main() {
 	dev := measure(*gateway, orig, *n, "dev", nil)
 	// Ctrl-C: devloop stops, dev.sh points the gateway back at the container.
 	syscall.Kill(-devCmd.Process.Pid, syscall.SIGINT)
-	devCmd.Wait()
+	<-exited
 	pw.Close()
 	report("make dev", dev)
 
