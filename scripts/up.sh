@@ -15,14 +15,18 @@ cat <<TXT
 
 The lab is up: Tyk Gateway $GATEWAY_URL, plugin server $PLUGIN_ADDR (gRPC).
 
-APIs (apis/), each calling MyPreRequestPlugin then MyResponsePlugin:
-  curl -H 'X-Request-Id: hello-1' $GATEWAY_URL/classic/hello     # Tyk Classic, keyless
-  curl -H 'X-Request-Id: hello-2' $GATEWAY_URL/oas/hello         # Tyk OAS, keyless
-  curl -H 'Authorization: lab-demo-key' $GATEWAY_URL/auth/hello  # Tyk Classic, auth token
-  curl $GATEWAY_URL/no-plugins/hello                             # no plugins (baseline)
+APIs (apis/) in front of go-httpbin (/anything echoes the request):
+  curl -H 'X-Request-Id: hello-1' $GATEWAY_URL/classic/anything/hello     # Tyk Classic, keyless: MyPreRequestPlugin, MyResponsePlugin
+  curl -H 'X-Request-Id: hello-2' $GATEWAY_URL/oas/anything/hello         # Tyk OAS, keyless: the same hooks
+  curl -H 'Authorization: lab-demo-key' $GATEWAY_URL/auth/anything/hello  # Tyk Classic, auth token: the same hooks
+  curl -H 'Authorization: Bearer lab-token-alice' $GATEWAY_URL/examples/anything/hello      # all five example hooks (Classic)
+  curl -H 'Authorization: Bearer lab-token-alice' $GATEWAY_URL/oas-examples/anything/hello  # the same, Tyk OAS
+  curl $GATEWAY_URL/no-plugins/anything/hello                             # no plugins (baseline)
 
 What the plugin server received:
-  make smoke      # call each API, show the dispatches
+  make smoke      # call each API, show the dispatches and what each hook changed
+  make capture    # write what the gateway sent, for plugintest unit tests
+  make dev        # the plugin server rebuilt and swapped on every save
   make journal    # last journal records
   make logs       # every service's log
 

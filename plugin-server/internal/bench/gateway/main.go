@@ -61,8 +61,8 @@ type options struct {
 type api struct{ name, path string }
 
 var apis = []api{
-	{"no-plugins", "/no-plugins/bench"},
-	{"classic", "/classic/bench"},
+	{"no-plugins", "/no-plugins/anything/bench"},
+	{"classic", "/classic/anything/bench"},
 }
 
 func main() {
