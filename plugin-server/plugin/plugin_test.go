@@ -10,6 +10,7 @@ import (
 
 	"github.com/tyk-lab/grpc-plugin-lab/coprocess"
 	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/plugin"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/plugintest"
 )
 
 // The default plugin echoes both of the lab's hooks, and any unknown name,
@@ -44,4 +45,24 @@ func TestWithHooksRoutesByName(t *testing.T) {
 	if reply, err := p.DispatchEvent(context.Background(), &coprocess.Event{Payload: "{}"}); err != nil || reply == nil {
 		t.Errorf("DispatchEvent: %v, %v", reply, err)
 	}
+}
+
+// Every request `make capture` recorded (testdata/captures) still goes
+// through the plugin: no hook fails on it (the gateway would answer 500,
+// 403 for CustomKeyCheck). Record a request that matters to you with
+// `make capture ID=…` and it is tested here from then on; assert more of
+// it in a test of its own with plugintest.Load.
+func TestCapturedRequests(t *testing.T) {
+	caps := plugintest.Load(t, "testdata/captures", plugintest.Match{})
+	if len(caps) == 0 {
+		t.Skip("no captures in testdata/captures: `make capture` writes them from the running lab")
+	}
+	p := plugin.New(nil)
+	for _, c := range caps {
+		res := c.Run(p.Dispatch)
+		if res.Err != nil || res.Dropped {
+			t.Errorf("%s: the plugin failed: %v", c, res.Err)
+		}
+	}
+	t.Logf("%d captured dispatches replayed", len(caps))
 }
