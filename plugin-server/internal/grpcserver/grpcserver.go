@@ -69,7 +69,12 @@ type Server struct {
 	stopping chan struct{}
 }
 
+// streamWorkers is how many calls run on reused goroutines at once; more
+// run on goroutines of their own.
+const streamWorkers = 64
+
 // New registers d, health and reflection on a new gRPC server.
+
 func New(d coprocess.DispatcherServer, opts Options) *Server {
 	log := opts.Logger
 	if log == nil {
@@ -96,6 +101,10 @@ func New(d coprocess.DispatcherServer, opts Options) *Server {
 			MinTime:             10 * time.Second,
 			PermitWithoutStream: true,
 		}),
+		// Calls run on long-lived workers rather than a new goroutine each:
+		// the instrumentation's call depth (logging, redaction, encoding)
+		// would otherwise grow every new goroutine's stack, a copy per call.
+		grpc.NumStreamWorkers(streamWorkers),
 	)
 	coprocess.RegisterDispatcherServer(gs, d)
 	hs := health.NewServer()
