@@ -1,23 +1,22 @@
 package plugin_test
 
 import (
-	"encoding/json"
-	"net/http"
-	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/tyk-lab/grpc-plugin-lab/coprocess"
 	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/plugin"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/plugin/examplecheck"
 	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/plugintest"
 )
 
 // The examples, unit-tested with plugintest on what real gateways sent
 // (the lab's captures of apis/classic-examples.json and oas-examples.json,
 // from every supported gateway line): what the upstream would receive, what
-// the client would get. The e2e suite checks the same effects, and
-// plugintest's model, against the real gateway.
+// the client would get, checked by examplecheck, whose checks the e2e suite
+// runs on what the real gateway did (and there compares plugintest's model
+// with the gateway).
 
 // each runs f on the captured objects of hook, from every gateway line and
 // both example APIs.
@@ -35,21 +34,20 @@ func each(t *testing.T, hook coprocess.HookType, f func(t *testing.T, obj *copro
 	}
 }
 
+// expect fails t with each problem.
+func expect(t *testing.T, problems []string) {
+	t.Helper()
+	for _, p := range problems {
+		t.Error(p)
+	}
+}
+
 func TestExamplePreRequest(t *testing.T) {
 	each(t, coprocess.HookType_Pre, func(t *testing.T, obj *coprocess.Object) {
 		obj.Request.Headers["X-Example-Remove"] = "client"
-		plugin.SetBody(obj, []byte(`{"a":1}`))
-		up := plugintest.Run(plugin.ExamplePreRequest, obj).Upstream
-		if up.Header.Get("X-Example-Pre") != "added" || up.Header.Get("X-Example-Remove") != "" {
-			t.Errorf("upstream headers: %v", up.Header)
-		}
-		if q := up.URL.Query(); q.Get("example") != "pre" || q.Has("example_remove") {
-			t.Errorf("upstream query: %v", q)
-		}
-		var body map[string]any
-		if err := json.Unmarshal(up.Body, &body); err != nil || body["example_pre"] != true || body["a"] != 1.0 {
-			t.Errorf("upstream body: %s", up.Body)
-		}
+		sent := `{"a":1}`
+		plugin.SetBody(obj, []byte(sent))
+		expect(t, examplecheck.PreRequest(plugintest.Run(plugin.ExamplePreRequest, obj).Upstream, sent))
 	})
 }
 
@@ -73,11 +71,11 @@ func TestExampleAuthCheck(t *testing.T) {
 			o := obj.CloneVT()
 			o.Request.Headers["Authorization"] = auth
 			res := plugintest.Run(plugin.ExampleAuthCheck, o)
-			var body struct{ Error string }
-			if c := res.Client; c == nil || c.Status != http.StatusForbidden || json.Unmarshal(c.Body, &body) != nil ||
-				body.Error != "invalid or missing bearer token" || !res.AuthFailure || res.Upstream != nil {
-				t.Errorf("Authorization %q: %+v; want 403 with the JSON error, an AuthFailure event, no upstream call", auth, res)
+			if res.Client == nil || !res.AuthFailure || res.Upstream != nil {
+				t.Errorf("Authorization %q: %+v; want a refusal, an AuthFailure event, no upstream call", auth, res)
+				continue
 			}
+			expect(t, examplecheck.AuthRefused(res.Client))
 		}
 	})
 }
@@ -85,9 +83,7 @@ func TestExampleAuthCheck(t *testing.T) {
 func TestExamplePostKeyAuth(t *testing.T) {
 	each(t, coprocess.HookType_PostKeyAuth, func(t *testing.T, obj *coprocess.Object) {
 		obj.Session.Metadata = map[string]string{"user_id": "alice"}
-		if got := plugintest.Run(plugin.ExamplePostKeyAuth, obj).Upstream.Header.Get("X-User-Id"); got != "alice" {
-			t.Errorf("X-User-Id = %q", got)
-		}
+		expect(t, examplecheck.PostKeyAuth(plugintest.Run(plugin.ExamplePostKeyAuth, obj).Upstream, "alice"))
 	})
 }
 
@@ -99,9 +95,10 @@ func TestExamplePost(t *testing.T) {
 		}
 		obj.Request.Url = "/examples/short-circuit?x=1"
 		c := plugintest.Run(plugin.ExamplePost, obj).Client
-		if c == nil || c.Status != 200 || c.Header.Get("X-Example-Post") != "short-circuit" || !json.Valid(c.Body) {
-			t.Errorf("short-circuit: %+v", c)
+		if c == nil {
+			t.Fatal("short-circuit: the request went on")
 		}
+		expect(t, examplecheck.ShortCircuit(c))
 	})
 }
 
@@ -110,13 +107,6 @@ func TestExampleResponse(t *testing.T) {
 		obj.Response.Headers["Set-Cookie"] = "a=1"
 		obj.Response.MultivalueHeaders = append(obj.Response.MultivalueHeaders,
 			&coprocess.Header{Key: "Set-Cookie", Values: []string{"a=1", "b=2"}})
-		c := plugintest.Run(plugin.ExampleResponse, obj).Client
-		if c.Header.Get("X-Example-Response") != "added" || !slices.Equal(c.Header.Values("Set-Cookie"), []string{"a=1", "b=2"}) {
-			t.Errorf("client headers: %v", c.Header)
-		}
-		var body map[string]any
-		if err := json.Unmarshal(c.Body, &body); err != nil || body["example_response"] != true || body["method"] == nil {
-			t.Errorf("client body: %s", c.Body)
-		}
+		expect(t, examplecheck.Response(plugintest.Run(plugin.ExampleResponse, obj).Client, []string{"a=1", "b=2"}))
 	})
 }
