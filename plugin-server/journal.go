@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -13,9 +12,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"google.golang.org/protobuf/encoding/protojson"
 
-	"github.com/tyk-lab/grpc-plugin-lab/coprocess"
 	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/config"
 	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/journal"
 )
@@ -116,19 +113,7 @@ func printRecord(w io.Writer, m redis.XMessage, corr string, objects, text bool)
 		return err
 	}
 	// The record's JSON with the objects added: one schema, printed whole.
-	var out map[string]json.RawMessage
-	if err := json.Unmarshal(r.JSON(), &out); err != nil {
-		return err
-	}
-	for name, o := range map[string]*coprocess.Object{"received": r.Received, "returned": r.Returned} {
-		if o == nil {
-			continue
-		}
-		if out[name], err = (protojson.MarshalOptions{UseProtoNames: true}).Marshal(o); err != nil {
-			return fmt.Errorf("render %s object of %s: %w", name, r.ID, err)
-		}
-	}
-	b, err := json.Marshal(out)
+	b, err := r.JSONWithObjects()
 	if err != nil {
 		return err
 	}

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/tyk-lab/grpc-plugin-lab/coprocess"
@@ -237,4 +238,49 @@ func SessionOf(s *coprocess.SessionState) string {
 	default:
 		return SessionPresent
 	}
+}
+
+// JSONWithObjects is the record's JSON with the received (and returned)
+// Object added as protobuf JSON under "received" and "returned": one line
+// of `plugin-server journal -objects`, and of what `make capture` writes.
+// ParseJSONWithObjects reads it back.
+func (r *Record) JSONWithObjects() ([]byte, error) {
+	var out map[string]json.RawMessage
+	if err := json.Unmarshal(r.JSON(), &out); err != nil {
+		return nil, err
+	}
+	for name, o := range map[string]*coprocess.Object{fieldReceived: r.Received, fieldReturned: r.Returned} {
+		if o == nil {
+			continue
+		}
+		b, err := (protojson.MarshalOptions{UseProtoNames: true}).Marshal(o)
+		if err != nil {
+			return nil, fmt.Errorf("render %s object of %s: %w", name, r.ID, err)
+		}
+		out[name] = b
+	}
+	return json.Marshal(out)
+}
+
+// ParseJSONWithObjects reads a line JSONWithObjects wrote.
+func ParseJSONWithObjects(line []byte) (Record, error) {
+	var r Record
+	if err := json.Unmarshal(line, &r); err != nil {
+		return r, fmt.Errorf("not a journal record: %w", err)
+	}
+	var objs map[string]json.RawMessage
+	if err := json.Unmarshal(line, &objs); err != nil {
+		return r, err
+	}
+	for field, dst := range map[string]**coprocess.Object{fieldReceived: &r.Received, fieldReturned: &r.Returned} {
+		raw := objs[field]
+		if len(raw) == 0 {
+			continue
+		}
+		*dst = &coprocess.Object{}
+		if err := protojson.Unmarshal(raw, *dst); err != nil {
+			return r, fmt.Errorf("decoding the %s object: %w", field, err)
+		}
+	}
+	return r, nil
 }

@@ -426,3 +426,22 @@ func TestLogValueIsTheJSON(t *testing.T) {
 		}
 	}
 }
+
+// The -objects line (`plugin-server journal -objects`, `make capture`) reads
+// back as the record it was written from.
+func TestJSONWithObjectsRoundTrip(t *testing.T) {
+	rec := &journal.Record{Kind: journal.KindDispatch, HookType: "Pre", HookName: "MyPreRequestPlugin", Changes: []string{"body changed"},
+		Received: &coprocess.Object{HookName: "MyPreRequestPlugin", Request: &coprocess.MiniRequestObject{Body: "a", Headers: map[string]string{"A": "1"}}},
+		Returned: &coprocess.Object{HookName: "MyPreRequestPlugin", Request: &coprocess.MiniRequestObject{Body: "b"}}}
+	line, err := rec.JSONWithObjects()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := journal.ParseJSONWithObjects(line)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !proto.Equal(got.Received, rec.Received) || !proto.Equal(got.Returned, rec.Returned) || got.HookName != rec.HookName || got.Changes[0] != "body changed" {
+		t.Errorf("read back %+v from\n%s", got, line)
+	}
+}

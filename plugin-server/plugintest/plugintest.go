@@ -23,7 +23,6 @@ import (
 	"bytes"
 	"context"
 	"embed"
-	"encoding/json"
 	"fmt"
 	"io/fs"
 	"os"
@@ -32,8 +31,6 @@ import (
 	"sort"
 	"strings"
 	"testing"
-
-	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/tyk-lab/grpc-plugin-lab/coprocess"
 	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/journal"
@@ -182,31 +179,10 @@ func load(fsys fs.FS, root string) ([]Capture, error) {
 }
 
 // ParseLine reads one line of `plugin-server journal -objects` (what `make
-// capture` writes): the record's JSON with "received" (and "returned") as
-// protobuf JSON.
+// capture` writes): journal.ParseJSONWithObjects.
 func ParseLine(line []byte) (Capture, error) {
-	var c Capture
-	if err := json.Unmarshal(line, &c.Record); err != nil {
-		return c, fmt.Errorf("not a journal record: %w", err)
-	}
-	var objs struct{ Received, Returned json.RawMessage }
-	if err := json.Unmarshal(line, &objs); err != nil {
-		return c, err
-	}
-	for _, o := range []struct {
-		raw json.RawMessage
-		dst **coprocess.Object
-	}{{objs.Received, &c.Record.Received}, {objs.Returned, &c.Record.Returned}} {
-		if len(o.raw) == 0 {
-			continue
-		}
-		*o.dst = &coprocess.Object{}
-		if err := protojson.Unmarshal(o.raw, *o.dst); err != nil {
-			return c, fmt.Errorf("decoding the object: %w", err)
-		}
-	}
-	c.Object = c.Record.Received
-	return c, nil
+	r, err := journal.ParseJSONWithObjects(line)
+	return Capture{Record: r, Object: r.Received}, err
 }
 
 // newer orders gateway versions (v5.14.0 before v5.8.11).
