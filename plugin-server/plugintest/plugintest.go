@@ -28,6 +28,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -40,18 +41,19 @@ import (
 // Run calls hook with obj, as the gateway would, and applies what it
 // returns. obj is the hook's to change; Run keeps a copy of it as received.
 func Run(hook plugin.Hook, obj *coprocess.Object) *Result {
-	received := obj.CloneVT()
-	returned, err := hook(context.Background(), obj)
-	return Apply(received, returned, err)
+	return runFor("", hook, obj)
 }
 
 // Run calls hook with a copy of the captured object and applies what it
 // returns as the capture's gateway version does.
 func (c Capture) Run(hook plugin.Hook) *Result {
-	obj := c.Object.CloneVT()
+	return runFor(c.Gateway, hook, c.Object.CloneVT())
+}
+
+func runFor(gateway string, hook plugin.Hook, obj *coprocess.Object) *Result {
 	received := obj.CloneVT()
 	returned, err := hook(context.Background(), obj)
-	return ApplyFor(c.Gateway, received, returned, err)
+	return ApplyFor(gateway, received, returned, err)
 }
 
 // Capture is one Dispatch a real gateway made, as `make capture` wrote it:
@@ -187,13 +189,16 @@ func ParseLine(line []byte) (Capture, error) {
 
 // newer orders gateway versions (v5.14.0 before v5.8.11).
 func newer(a, b string) bool {
-	pa, pb := versionParts(a), versionParts(b)
-	for i := range pa {
-		if pa[i] != pb[i] {
-			return pa[i] > pb[i]
-		}
+	if c := compareVersions(a, b); c != 0 {
+		return c > 0
 	}
 	return a < b
+}
+
+// compareVersions compares "v5.8.11"-style versions, as slices.Compare does.
+func compareVersions(a, b string) int {
+	pa, pb := versionParts(a), versionParts(b)
+	return slices.Compare(pa[:], pb[:])
 }
 
 func versionParts(v string) [3]int {
