@@ -57,9 +57,10 @@ type Result struct {
 	Dropped bool
 }
 
-// responseFailureAnswered is the oldest gateway seen answering a failed
-// Response hook with 500 (the e2e suite's facts table says the same).
-const responseFailureAnswered = "5.13.1"
+// ResponseFailureAnswered is the oldest gateway seen answering a failed
+// Response hook with 500; older ones (5.8.11) drop the connection. The e2e
+// suite's facts table asserts it from this constant.
+const ResponseFailureAnswered = "5.13.1"
 
 // Apply works out what the newest gateway does with returned (and err),
 // the answer to received. returned may be received itself, changed in
@@ -74,7 +75,7 @@ func ApplyFor(gateway string, received, returned *coprocess.Object, err error) *
 	res := &Result{Returned: returned, Err: err}
 	hook := received.GetHookType()
 	if hook == coprocess.HookType_Response && (err != nil || returned.GetResponse() == nil) &&
-		gateway != "" && compareVersions(gateway, responseFailureAnswered) < 0 {
+		gateway != "" && compareVersions(gateway, ResponseFailureAnswered) < 0 {
 		res.Dropped = true
 		return res
 	}
