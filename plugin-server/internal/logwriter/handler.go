@@ -33,6 +33,9 @@ type handler struct {
 	plain bool
 }
 
+// maxPooled bounds the line buffers kept for reuse.
+const maxPooled = 64 << 10
+
 var lineBufs = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
 
 func (h *handler) Handle(ctx context.Context, r slog.Record) error {
@@ -57,8 +60,10 @@ func (h *handler) Handle(ctx context.Context, r slog.Record) error {
 	b = append(b, rec.JSON()...)
 	b = append(b, "}\n"...)
 	_, err := h.w.Write(b)
-	*bp = b
-	lineBufs.Put(bp)
+	if cap(b) <= maxPooled { // an event's large payload is not kept
+		*bp = b
+		lineBufs.Put(bp)
+	}
 	return err
 }
 
