@@ -1,43 +1,26 @@
 // Tests that buffered log lines reach the output within the flush interval
 // and all of them on Close.
-package logwriter
+package logwriter_test
 
 import (
-	"bytes"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/grpctest"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/logwriter"
 )
 
-// syncBuffer is a bytes.Buffer safe for the flusher and the test at once.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 func TestFlushes(t *testing.T) {
-	var out syncBuffer
-	l := New(&out)
+	var out grpctest.Log
+	l := logwriter.New(&out)
 	l.Write([]byte("first\n"))
 	deadline := time.Now().Add(2 * time.Second)
 	for !strings.Contains(out.String(), "first") {
 		if time.Now().After(deadline) {
 			t.Fatal("a log line was not flushed within 2s")
 		}
-		time.Sleep(FlushInterval / 4)
+		time.Sleep(logwriter.FlushInterval / 4)
 	}
 	l.Write([]byte("last\n"))
 	l.Close()
