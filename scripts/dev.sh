@@ -2,6 +2,7 @@
 # make dev: starts the lab with the gateway pointed at a plugin server on
 # the host, which devloop rebuilds and restarts on every saved change.
 # Ctrl-C stops the loop and points the gateway back at the lab's container.
+# .env (read by lib.sh) gives the plugin server its PLUGIN_* settings.
 source "$(dirname "$0")/lib.sh"
 
 # host-gateway, as the gateway's container resolves host.docker.internal:
@@ -28,5 +29,4 @@ PLUGIN_JOURNAL_REDIS_URL="redis://127.0.0.1:$LAB_REDIS_PORT/1" \
 PLUGIN_CORRELATION_HEADER=X-Request-Id \
 PLUGIN_GRPC_MAX_RECV_BYTES="$GRPC_MAX_MESSAGE_BYTES" \
 PLUGIN_GRPC_MAX_SEND_BYTES="$GRPC_MAX_MESSAGE_BYTES" \
-PLUGIN_LOG_LEVEL="${PLUGIN_LOG_LEVEL:-info}" \
   go run ./plugin-server/internal/devloop -listen "$bridge:$PLUGIN_DEV_PORT"
