@@ -24,6 +24,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"os/signal"
 	"slices"
 	"strconv"
 	"strings"
@@ -45,19 +46,28 @@ func main() {
 	if err != nil || !bytes.Contains(orig, []byte(anchor)) {
 		log.Fatalf("devloop bench: %s: %v (or MyPreRequestPlugin not found)", hooksFile, err)
 	}
-	defer func() {
+	// From here every way out restores hooks.go and stops make dev.
+	cleanup = func() {
+		if dev != nil && dev.Process != nil {
+			syscall.Kill(-dev.Process.Pid, syscall.SIGINT) // no-op once it ended
+		}
 		if err := os.WriteFile(hooksFile, orig, 0o644); err != nil {
 			log.Printf("restoring %s: %v", hooksFile, err)
 		}
-	}()
+	}
+	defer cleanup()
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() { fatalf("devloop bench: %v", <-sigs) }()
 
 	// make dev, until it serves.
 	devCmd := exec.Command("scripts/dev.sh")
+	dev = devCmd
 	devCmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	pr, pw := io.Pipe()
 	devCmd.Stdout, devCmd.Stderr = os.Stderr, io.MultiWriter(os.Stderr, pw)
 	if err := devCmd.Start(); err != nil {
-		log.Fatal(err)
+		fatalf("%v", err)
 	}
 	serving, exited := make(chan struct{}), make(chan error, 1)
 	go func() {
@@ -74,9 +84,9 @@ func main() {
 	select {
 	case <-serving:
 	case err := <-exited:
-		log.Fatalf("devloop bench: make dev ended before it served: %v", err)
+		fatalf("devloop bench: make dev ended before it served: %v", err)
 	case <-time.After(10 * time.Minute):
-		log.Fatal("devloop bench: make dev did not serve within 10 minutes")
+		fatalf("devloop bench: make dev did not serve within 10 minutes")
 	}
 	waitFor(*gateway, "", 2*time.Minute) // the first request through the dev server
 	dev := measure(*gateway, orig, *n, "dev", nil)
@@ -95,6 +105,19 @@ func main() {
 	fmt.Printf("BENCH edit_to_live dev=%.1fs up=%.1fs ratio=%.2f\n", median(dev), median(base), median(base)/median(dev))
 }
 
+// cleanup undoes the bench's edit and stops make dev; fatalf runs it
+// before exiting, which deferred calls would not see.
+var (
+	cleanup = func() {}
+	dev     *exec.Cmd
+)
+
+func fatalf(format string, args ...any) {
+	log.Printf(format, args...)
+	cleanup()
+	os.Exit(1)
+}
+
 type sample struct {
 	took   time.Duration
 	failed int
@@ -109,7 +132,7 @@ func measure(gateway string, orig []byte, n int, tag string, after func()) []sam
 		src := bytes.Replace(orig, []byte(anchor), []byte(anchor+"\tSetHeader(obj, \"X-Dev-Edit\", "+strconv.Quote(val)+")\n"), 1)
 		start := time.Now()
 		if err := os.WriteFile(hooksFile, src, 0o644); err != nil {
-			log.Fatal(err)
+			fatalf("%v", err)
 		}
 		if after != nil {
 			after()
@@ -145,7 +168,7 @@ func waitFor(gateway, val string, limit time.Duration) (failed int) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	log.Fatalf("devloop bench: the edit %s was not live after %s", val, limit)
+	fatalf("devloop bench: the edit %s was not live after %s", val, limit)
 	return failed
 }
 
@@ -173,7 +196,7 @@ func run(name string, args ...string) {
 	cmd := exec.Command(name, args...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
-		log.Fatalf("%s %s: %v", name, strings.Join(args, " "), err)
+		fatalf("%s %s: %v", name, strings.Join(args, " "), err)
 	}
 }
 
