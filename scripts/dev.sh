@@ -19,6 +19,7 @@ fi
 dev=(-f compose.yaml -f compose.dev.yaml)
 $COMPOSE "${dev[@]}" up --detach --build --wait --wait-timeout 300
 restore() {
+  trap '' PIPE # whoever read our output may be gone: restore all the same
   echo "dev: pointing the gateway back at the plugin-server container"
   $COMPOSE up --detach --wait tyk-gateway >/dev/null
 }

@@ -49,7 +49,13 @@ func main() {
 	// From here every way out restores hooks.go and stops make dev.
 	cleanup = func() {
 		if dev != nil && dev.Process != nil {
+			// make dev points the gateway back at the container on its way
+			// out: let it finish (its output goes through this process).
 			syscall.Kill(-dev.Process.Pid, syscall.SIGINT) // no-op once it ended
+			select {
+			case <-devExited:
+			case <-time.After(2 * time.Minute):
+			}
 		}
 		if err := os.WriteFile(hooksFile, orig, 0o644); err != nil {
 			log.Printf("restoring %s: %v", hooksFile, err)
@@ -69,7 +75,7 @@ func main() {
 	if err := devCmd.Start(); err != nil {
 		fatalf("%v", err)
 	}
-	serving, exited := make(chan struct{}), make(chan error, 1)
+	serving, exited := make(chan struct{}), devExited
 	go func() {
 		sc := bufio.NewScanner(pr)
 		once := false
@@ -80,7 +86,7 @@ func main() {
 			}
 		}
 	}()
-	go func() { exited <- devCmd.Wait() }()
+	go func() { err := devCmd.Wait(); exited <- err; close(exited) }()
 	select {
 	case <-serving:
 	case err := <-exited:
@@ -108,8 +114,9 @@ func main() {
 // cleanup undoes the bench's edit and stops make dev; fatalf runs it
 // before exiting, which deferred calls would not see.
 var (
-	cleanup = func() {}
-	dev     *exec.Cmd
+	cleanup   = func() {}
+	dev       *exec.Cmd
+	devExited = make(chan error, 1)
 )
 
 func fatalf(format string, args ...any) {
