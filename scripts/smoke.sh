@@ -27,6 +27,11 @@ call examples-cached -H "Authorization: $token" "$GATEWAY_URL/examples/anything/
 call short-circuit   -H "Authorization: $token" "$GATEWAY_URL/examples/short-circuit"
 call bad-token       -H 'Authorization: Bearer nope' "$GATEWAY_URL/examples/anything/smoke"
 call oas-examples    -H "Authorization: $token" "$GATEWAY_URL/oas-examples/anything/smoke"
+# Per-API configuration: one hook (ExampleConfigured), each API's config_data.
+call config          "$GATEWAY_URL/config/anything/smoke"
+call config-denied   -X DELETE "$GATEWAY_URL/config/anything/smoke"
+call oas-config      "$GATEWAY_URL/oas-config/anything/smoke"
+call config-bad      "$GATEWAY_URL/config-bad/anything/smoke"
 sleep 0.5 # the journal is written asynchronously
 
 echo
@@ -49,4 +54,10 @@ grep -i '^HTTP\|^x-example' "$upstream_saw.short-circuit.headers"
 cat "$upstream_saw.short-circuit"; echo
 grep -i '^HTTP\|^www-authenticate' "$upstream_saw.bad-token.headers"
 cat "$upstream_saw.bad-token"; echo
+echo
+echo "Per-API configuration (ExampleConfigured): the X-Tenant each API's config_data set upstream,"
+echo "the method classic-config denies, and the API whose config_data does not decode:"
+for name in config oas-config; do printf '%-11s ' "$name"; tr -d '\n ' <"$upstream_saw.$name" | grep -o '"X-\(Tenant\|Plan\)":\[[^]]*\]' | tr '\n' ' '; echo; done
+printf '%-11s %s\n' config-denied "$(cat "$upstream_saw.config-denied")"
+printf '%-11s %s\n' config-bad "$(cat "$upstream_saw.config-bad")"
 rm -f "$upstream_saw".*

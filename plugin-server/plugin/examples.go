@@ -24,6 +24,7 @@ func Examples() map[string]Hook {
 		"ExamplePostKeyAuth": ExamplePostKeyAuth,
 		"ExamplePost":        ExamplePost,
 		"ExampleResponse":    ExampleResponse,
+		"ExampleConfigured":  ExampleConfigured,
 	}
 }
 

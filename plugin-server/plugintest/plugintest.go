@@ -23,6 +23,7 @@ import (
 	"bytes"
 	"context"
 	"embed"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"os"
@@ -205,4 +206,51 @@ func versionParts(v string) [3]int {
 	var p [3]int
 	fmt.Sscanf(strings.TrimPrefix(v, "v"), "%d.%d.%d", &p[0], &p[1], &p[2])
 	return p
+}
+
+// WithConfig sets the API configuration obj carries as the gateway sets it
+// (spec["config_data"]) and returns obj: config is the API definition's
+// config_data (Classic) or pluginConfig.data.value (OAS), as a JSON text
+// (string, []byte, json.RawMessage) or any value json.Marshal takes. The
+// gateway decodes it into a JSON object and sends that re-encoded (keys
+// sorted, compact, <, > and & escaped, numbers as float64), and sends
+// nothing for an empty object; WithConfig does the same. A nil config
+// removes it: an API without configuration (or with config_data_disabled).
+func WithConfig(t testing.TB, obj *coprocess.Object, config any) *coprocess.Object {
+	t.Helper()
+	if obj.Spec == nil {
+		obj.Spec = map[string]string{}
+	}
+	delete(obj.Spec, plugin.SpecConfigData)
+	if config == nil {
+		return obj
+	}
+	var text []byte
+	switch c := config.(type) {
+	case string:
+		text = []byte(c)
+	case []byte:
+		text = c
+	case json.RawMessage:
+		text = c
+	default:
+		var err error
+		if text, err = json.Marshal(config); err != nil {
+			t.Fatalf("plugintest.WithConfig: %v", err)
+		}
+	}
+	// What the gateway holds: apidef's ConfigData, a map[string]any.
+	var m map[string]any
+	if err := json.Unmarshal(text, &m); err != nil || m == nil {
+		t.Fatalf("plugintest.WithConfig: the gateway takes a JSON object as an API's configuration, not %s (%v)", text, err)
+	}
+	if len(m) == 0 {
+		return obj
+	}
+	sent, err := json.Marshal(m)
+	if err != nil {
+		t.Fatalf("plugintest.WithConfig: %v", err)
+	}
+	obj.Spec[plugin.SpecConfigData] = string(sent)
+	return obj
 }

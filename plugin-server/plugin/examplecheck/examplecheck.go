@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 
 	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/plugintest"
 )
@@ -88,6 +89,46 @@ func Response(c *plugintest.Client, cookies []string) []string {
 	}
 	if got := c.Header.Values("Set-Cookie"); !slices.Equal(got, cookies) {
 		p.add("the client got Set-Cookie %q, want the upstream's %q", got, cookies)
+	}
+	return p
+}
+
+// Configured: ExampleConfigured set the headers of its API's
+// configuration (set_headers) on the request going upstream, and no other
+// header of the examples' (X-Tenant, X-Plan) that it did not name.
+func Configured(up *plugintest.Upstream, headers map[string]string) []string {
+	var p problems
+	if up == nil {
+		p.add("the request did not go upstream; want it to, with the headers %v", headers)
+		return p
+	}
+	for _, name := range []string{"X-Tenant", "X-Plan"} {
+		if _, named := headers[name]; !named && up.Header.Values(name) != nil {
+			p.add("the upstream got %s %q, which the API's configuration does not set", name, up.Header.Values(name))
+		}
+	}
+	for name, want := range headers {
+		if got := up.Header.Values(name); !slices.Equal(got, []string{want}) {
+			p.add("the upstream got %s %q, want [%s] (the API's config_data: set_headers)", name, got, want)
+		}
+	}
+	return p
+}
+
+// ConfigDenied: ExampleConfigured answered a method its API's
+// configuration denies (deny_methods) with 405, without the upstream.
+func ConfigDenied(c *plugintest.Client, method string) []string {
+	var p problems
+	var body struct{ Error string }
+	if c == nil {
+		p.add("the request went upstream; want ExampleConfigured's 405 for %s (deny_methods)", method)
+		return p
+	}
+	if c.Status != http.StatusMethodNotAllowed || json.Unmarshal(c.Body, &body) != nil || !strings.Contains(body.Error, "method "+method+" is not allowed") {
+		p.add("the client got HTTP %d %q, want 405 and ExampleConfigured's JSON error for %s", c.Status, c.Body, method)
+	}
+	if c.Header.Get("X-Upstream") != "" {
+		p.add("the answer carries the upstream's X-Upstream: the upstream was called")
 	}
 	return p
 }
