@@ -21,6 +21,8 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime/debug"
+	"slices"
 	"syscall"
 	"time"
 
@@ -31,6 +33,8 @@ import (
 	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/grpcserver"
 	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/instrument"
 	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/logwriter"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/metrics"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/tracing"
 	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/journal"
 	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/plugin"
 	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/returned"
@@ -75,11 +79,12 @@ func serveMain(ctx context.Context, args []string, getenv func(string) string, s
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.ListenAddr, err)
 	}
-	return serve(ctx, cfg, lis, log)
+	return serve(ctx, cfg, getenv, lis, log)
 }
 
-// serve runs the plugin server on lis until ctx ends.
-func serve(ctx context.Context, cfg config.Config, lis net.Listener, log *slog.Logger) error {
+// serve runs the plugin server on lis until ctx ends. getenv gives the
+// standard OTEL_* variables (internal/tracing).
+func serve(ctx context.Context, cfg config.Config, getenv func(string) string, lis net.Listener, log *slog.Logger) error {
 	if !cfg.Redact {
 		log.Warn("redaction is OFF: API keys and credentials will appear in logs and journal; use for local debugging only")
 	}
@@ -104,15 +109,66 @@ func serve(ctx context.Context, cfg config.Config, lis net.Listener, log *slog.L
 	// (apis/classic-facts.json).
 	hooks := plugin.Hooks()
 	maps.Copy(hooks, returned.Hooks())
+
+	// Tracing (off unless OTEL_* say where to send spans): a stats handler
+	// starts each call's span, the instrumentation names and annotates it.
+	var serverOpts []grpc.ServerOption
+	tr, err := tracing.FromEnv(ctx, getenv, buildVersion())
+	if err != nil {
+		return err
+	}
+	if tr != nil {
+		serverOpts = append(serverOpts, tr.ServerOption())
+		log.Info("tracing on", "otlp_endpoint", tracing.Endpoint(getenv))
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := tr.Shutdown(sctx); err != nil {
+				log.Warn("traces not fully exported", "error", err)
+			}
+		}()
+	}
+	unary := []grpc.UnaryServerInterceptor{}
+	var stream []grpc.StreamServerInterceptor
+	var met *metrics.Metrics
+	if cfg.MetricsAddr != "" {
+		mlis, err := metrics.Listen(cfg.MetricsAddr)
+		if err != nil {
+			return err
+		}
+		mo := metrics.Options{HookNames: slices.Collect(maps.Keys(hooks)), Version: buildVersion()}
+		if jw != nil {
+			mo.Journal = jw.Stats
+		}
+		if tr != nil {
+			mo.SpansFailed = tr.Dropped
+		}
+		met = metrics.New(mo)
+		unary = append(unary, met.UnaryServerInterceptors()...)
+		stream = append(stream, met.StreamServerInterceptor())
+		mctx, stopMetrics := context.WithCancel(context.Background())
+		defer stopMetrics() // after the gRPC server: a scrape sees the last calls
+		go func() {
+			if err := met.Serve(mctx, mlis, log); err != nil {
+				log.Error("metrics server stopped", "error", err)
+			}
+		}()
+	}
+	unary = append(unary, instr.UnaryServerInterceptor())
 	srv := grpcserver.New(plugin.WithHooks(log, hooks), grpcserver.Options{
 		Logger:          log,
 		MaxRecvBytes:    cfg.MaxRecvBytes,
 		MaxSendBytes:    cfg.MaxSendBytes,
 		ShutdownTimeout: cfg.ShutdownTimeout,
-		Unary:           []grpc.UnaryServerInterceptor{instr.UnaryServerInterceptor()},
+		Unary:           unary,
+		Stream:          stream,
+		ServerOptions:   serverOpts,
 	})
+	if met != nil {
+		met.InitializeMetrics(srv.GRPC())
+	}
 	log.Info("plugin server limits", "max_recv_bytes", cfg.MaxRecvBytes, "max_send_bytes", cfg.MaxSendBytes)
-	err := srv.Serve(ctx, lis)
+	err = srv.Serve(ctx, lis)
 	if jw != nil {
 		flushCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -121,6 +177,15 @@ func serve(ctx context.Context, cfg config.Config, lis net.Listener, log *slog.L
 		}
 	}
 	return err
+}
+
+// buildVersion is the plugin server's module version, "(devel)" for a
+// build from a work tree.
+func buildVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "(devel)"
 }
 
 // newRedis connects to the journal's Redis with short timeouts: a hung

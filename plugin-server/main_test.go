@@ -47,7 +47,7 @@ func startServe(t *testing.T, vars map[string]string, log *slog.Logger, args ...
 		t.Fatal(err)
 	}
 	return grpctest.Serve(t, lis, func(ctx context.Context, lis net.Listener) error {
-		return serve(ctx, cfg, lis, log)
+		return serve(ctx, cfg, getenv(vars), lis, log)
 	})
 }
 

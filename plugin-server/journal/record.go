@@ -76,7 +76,10 @@ type Record struct {
 	Key string `json:"key,omitempty"`
 	// CorrelationID is the value of the correlation header (X-Request-Id).
 	CorrelationID string `json:"correlation_id,omitempty"`
-	DurationUS    int64  `json:"duration_us"`
+	// TraceID is the OpenTelemetry trace the call belongs to (the
+	// gateway's, when it sends one), when the plugin server traces.
+	TraceID    string `json:"trace_id,omitempty"`
+	DurationUS int64  `json:"duration_us"`
 
 	// Changes says what the plugin changed in the object it returned, one
 	// item per change ("set_headers X-Plugin", "return_overrides 403",
@@ -141,6 +144,7 @@ func (r *Record) LogValue() slog.Value {
 	str("session", r.Session)
 	str("key", r.Key)
 	str("correlation_id", r.CorrelationID)
+	str("trace_id", r.TraceID)
 	a = append(a, slog.Int64("duration_us", r.DurationUS))
 	if len(r.Changes) > 0 {
 		a = append(a, slog.Any("changes", r.Changes))
@@ -186,6 +190,9 @@ func (r *Record) Text() string {
 	}
 	if r.CorrelationID != "" {
 		fmt.Fprintf(&b, " id=%s", r.CorrelationID)
+	}
+	if r.TraceID != "" {
+		fmt.Fprintf(&b, " trace=%s", r.TraceID)
 	}
 	if o := r.Outcome(); o != "" {
 		fmt.Fprintf(&b, " → %s", o)

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -54,6 +55,9 @@ const (
 	// go to Redis in one round trip; 0 sends each at once (flag
 	// -journal-linger).
 	EnvJournalLinger = "PLUGIN_JOURNAL_LINGER"
+	// EnvMetricsAddr is where Prometheus metrics are served (/metrics), off
+	// the gRPC port, e.g. :9464 (flag -metrics-addr). Empty: no metrics.
+	EnvMetricsAddr = "PLUGIN_METRICS_ADDR"
 )
 
 // Config is the plugin server's configuration.
@@ -72,6 +76,8 @@ type Config struct {
 	JournalBuffer   int
 	JournalMaxBody  int
 	JournalLinger   time.Duration
+
+	MetricsAddr string
 }
 
 // JournalOptions are the journal writer's options this configuration
@@ -110,6 +116,7 @@ func Load(args []string, getenv func(string) string, usageOut io.Writer) (Config
 	fs.Int64Var(&c.JournalMaxLen, "journal-maxlen", int64(env.integer(EnvJournalMaxLen, 10000)), "approximate maximum stream length ($"+EnvJournalMaxLen+")")
 	fs.IntVar(&c.JournalBuffer, "journal-buffer", env.integer(EnvJournalBuffer, 10000), "entries buffered while Redis is slow ($"+EnvJournalBuffer+")")
 	fs.DurationVar(&c.JournalLinger, "journal-linger", env.duration(EnvJournalLinger, journal.DefaultLinger), "how long journal entries gather before one write to Redis; 0 for none ($"+EnvJournalLinger+")")
+	fs.StringVar(&c.MetricsAddr, "metrics-addr", env.str(EnvMetricsAddr, ""), "Prometheus metrics address (/metrics), e.g. :9464; empty disables them ($"+EnvMetricsAddr+")")
 	fs.IntVar(&c.JournalMaxBody, "journal-max-body-bytes", env.integer(EnvJournalMaxBody, 1024), "bytes of each body kept in the journal, -1 for all ($"+EnvJournalMaxBody+")")
 
 	if err := fs.Parse(args); err != nil {
@@ -133,6 +140,11 @@ func Load(args []string, getenv func(string) string, usageOut io.Writer) (Config
 		return c, errors.New("journal maxlen and buffer must be positive")
 	case c.JournalLinger < 0:
 		return c, errors.New("journal linger must not be negative")
+	}
+	if c.MetricsAddr != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+			return c, fmt.Errorf("metrics address %q: want host:port or :port (%v)", c.MetricsAddr, err)
+		}
 	}
 	return c, nil
 }

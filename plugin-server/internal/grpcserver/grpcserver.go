@@ -40,6 +40,10 @@ type Options struct {
 	// panic recovery always runs inside them, so they see a panic as the
 	// codes.Internal error the client gets.
 	Unary []grpc.UnaryServerInterceptor
+	// Stream are interceptors around every stream, outermost first.
+	Stream []grpc.StreamServerInterceptor
+	// ServerOptions are more options for the server, e.g. a stats handler.
+	ServerOptions []grpc.ServerOption
 }
 
 // Defaults for zero Options.
@@ -90,11 +94,11 @@ func New(d coprocess.DispatcherServer, opts Options) *Server {
 		opts.ShutdownTimeout = DefaultShutdownTimeout
 	}
 	stopping := make(chan struct{})
-	gs := grpc.NewServer(
+	gs := grpc.NewServer(append([]grpc.ServerOption{
 		grpc.MaxRecvMsgSize(opts.MaxRecvBytes),
 		grpc.MaxSendMsgSize(opts.MaxSendBytes),
 		grpc.ChainUnaryInterceptor(append(slices.Clip(opts.Unary), recovery.UnaryServerInterceptor(recovered(log)))...),
-		grpc.ChainStreamInterceptor(recovery.StreamServerInterceptor(recovered(log)), endOnStop(stopping)),
+		grpc.ChainStreamInterceptor(append(slices.Clip(opts.Stream), recovery.StreamServerInterceptor(recovered(log)), endOnStop(stopping))...),
 		// The gateway keeps one long-lived connection; let clients ping it
 		// without being cut off.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
@@ -105,7 +109,7 @@ func New(d coprocess.DispatcherServer, opts Options) *Server {
 		// the instrumentation's call depth (logging, redaction, encoding)
 		// would otherwise grow every new goroutine's stack, a copy per call.
 		grpc.NumStreamWorkers(streamWorkers),
-	)
+	}, opts.ServerOptions...)...)
 	coprocess.RegisterDispatcherServer(gs, d)
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(gs, hs)

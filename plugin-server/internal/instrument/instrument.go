@@ -120,6 +120,7 @@ func (in *Instrument) dispatch(ctx context.Context, obj *coprocess.Object, handl
 	if err != nil {
 		msg, level = "plugin returned an error: the gateway answers 500 Middleware error (403 for CustomKeyCheck)", slog.LevelWarn
 	}
+	annotate(ctx, rec)
 	in.emit(ctx, level, msg, rec)
 	if err != nil {
 		return nil, err
@@ -240,6 +241,7 @@ func (in *Instrument) event(ctx context.Context, ev *coprocess.Event, handler gr
 	if rec.Event, err = json.Marshal(logged); err != nil {
 		in.log.Error("event: encoding payload", "error", err)
 	}
+	annotate(ctx, rec)
 	in.emit(ctx, slog.LevelInfo, "event received", rec)
 	if herr != nil {
 		return nil, herr

@@ -1,0 +1,178 @@
+// Package tracing continues the gateway's OpenTelemetry trace in the plugin
+// server: a gRPC stats handler (otelgrpc) takes the W3C trace context the
+// gateway sends with each Dispatch (5.11.0 and later) and starts the
+// server's span as its child; the lab's instrumentation names that span for
+// the hook and annotates it (internal/instrument). Spans go over OTLP,
+// configured by the standard OTEL_* variables, and tracing is off unless
+// they say where to (FromEnv).
+package tracing
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync/atomic"
+
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc/filters"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"google.golang.org/grpc"
+
+	"github.com/tyk-lab/grpc-plugin-lab/coprocess"
+)
+
+// DefaultServiceName is the service.name of the plugin server's spans
+// unless OTEL_SERVICE_NAME or OTEL_RESOURCE_ATTRIBUTES say otherwise.
+const DefaultServiceName = "tyk-plugin-server"
+
+// Tracing is the plugin server's tracer provider and the stats handler
+// that feeds it.
+type Tracing struct {
+	tp      *sdktrace.TracerProvider
+	handler grpc.ServerOption
+	dropped atomic.Uint64
+}
+
+// Enabled reports whether the OTEL_* variables (read through getenv) turn
+// tracing on: an OTLP endpoint is set (OTEL_EXPORTER_OTLP_ENDPOINT or
+// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT), OTEL_TRACES_EXPORTER is unset or
+// otlp, and OTEL_SDK_DISABLED is not true. Any other OTEL_TRACES_EXPORTER
+// is an error: the plugin server exports over OTLP only.
+func Enabled(getenv func(string) string) (bool, error) {
+	if v := getenv("OTEL_SDK_DISABLED"); v != "" {
+		off, err := strconv.ParseBool(v)
+		if err != nil {
+			return false, fmt.Errorf("OTEL_SDK_DISABLED=%q: want true or false", v)
+		}
+		if off {
+			return false, nil
+		}
+	}
+	switch e := getenv("OTEL_TRACES_EXPORTER"); e {
+	case "none":
+		return false, nil
+	case "", "otlp":
+	default:
+		return false, fmt.Errorf("OTEL_TRACES_EXPORTER=%q: the plugin server exports traces over OTLP only (otlp, or none)", e)
+	}
+	if _, err := protocol(getenv); err != nil {
+		return false, err
+	}
+	return getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != "", nil
+}
+
+// protocol is OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL: grpc (the default) or
+// http/protobuf.
+func protocol(getenv func(string) string) (string, error) {
+	p := getenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+	if p == "" {
+		p = getenv("OTEL_EXPORTER_OTLP_PROTOCOL")
+	}
+	switch p {
+	case "", "grpc":
+		return "grpc", nil
+	case "http/protobuf":
+		return p, nil
+	}
+	return "", fmt.Errorf("OTEL_EXPORTER_OTLP_PROTOCOL=%q: want grpc or http/protobuf", p)
+}
+
+// FromEnv sets tracing up as the OTEL_* variables of the process say, or
+// returns nil when they leave it off (Enabled). The exporter and the batch
+// span processor read their own variables (OTEL_EXPORTER_OTLP_*,
+// OTEL_BSP_*, OTEL_TRACES_SAMPLER). The exporter never holds up a
+// Dispatch: spans are queued and sent in batches, and a full queue or a
+// failed export drops them (Dropped counts them). The provider also
+// becomes the global one, so that the plugin's own code can start child
+// spans from the ctx it gets (otel.Tracer).
+func FromEnv(ctx context.Context, getenv func(string) string, version string) (*Tracing, error) {
+	on, err := Enabled(getenv)
+	if err != nil || !on {
+		return nil, err
+	}
+	// The endpoint as getenv gives it; the exporter reads the other
+	// OTEL_EXPORTER_OTLP_* variables (headers, timeout, …) itself.
+	proto, _ := protocol(getenv)
+	endpoint, signal := getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"), true
+	if endpoint == "" {
+		endpoint, signal = getenv("OTEL_EXPORTER_OTLP_ENDPOINT"), false
+	}
+	var exp sdktrace.SpanExporter
+	if proto == "grpc" {
+		exp, err = otlptracegrpc.New(ctx, otlptracegrpc.WithEndpointURL(endpoint))
+	} else {
+		if !signal { // the base URL: the signal's path is appended
+			endpoint = strings.TrimRight(endpoint, "/") + "/v1/traces"
+		}
+		exp, err = otlptracehttp.New(ctx, otlptracehttp.WithEndpointURL(endpoint))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("OTLP trace exporter: %w", err)
+	}
+	res, err := resource.New(ctx,
+		resource.WithAttributes(
+			attribute.String("service.name", DefaultServiceName),
+			attribute.String("service.version", version)),
+		resource.WithFromEnv(), // OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES
+		resource.WithTelemetrySDK(),
+		resource.WithHost())
+	if err != nil && !errors.Is(err, resource.ErrPartialResource) {
+		return nil, fmt.Errorf("trace resource: %w", err)
+	}
+	t := &Tracing{}
+	t.tp = sdktrace.NewTracerProvider(
+		sdktrace.WithBatcher(&countingExporter{SpanExporter: exp, dropped: &t.dropped}),
+		sdktrace.WithResource(res))
+	prop := propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
+	otel.SetTracerProvider(t.tp)
+	otel.SetTextMapPropagator(prop)
+	t.handler = grpc.StatsHandler(otelgrpc.NewServerHandler(
+		otelgrpc.WithTracerProvider(t.tp),
+		otelgrpc.WithPropagators(prop),
+		// Only the Dispatcher's calls: not health checks nor reflection.
+		otelgrpc.WithFilter(filters.ServiceName(coprocess.Dispatcher_ServiceDesc.ServiceName)),
+	))
+	return t, nil
+}
+
+// ServerOption is the stats handler to give the gRPC server.
+func (t *Tracing) ServerOption() grpc.ServerOption { return t.handler }
+
+// Dropped is how many spans were not exported: in a batch the OTLP
+// endpoint refused or did not answer.
+func (t *Tracing) Dropped() uint64 { return t.dropped.Load() }
+
+// Endpoint says where spans go, for the start-up log.
+func Endpoint(getenv func(string) string) string {
+	for _, k := range []string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"} {
+		if v := getenv(k); v != "" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+// Shutdown exports what is queued, within ctx.
+func (t *Tracing) Shutdown(ctx context.Context) error { return t.tp.Shutdown(ctx) }
+
+// countingExporter counts the spans of failed exports.
+type countingExporter struct {
+	sdktrace.SpanExporter
+	dropped *atomic.Uint64
+}
+
+func (e *countingExporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnlySpan) error {
+	err := e.SpanExporter.ExportSpans(ctx, spans)
+	if err != nil {
+		e.dropped.Add(uint64(len(spans)))
+	}
+	return err
+}
