@@ -58,6 +58,11 @@ type Lab struct {
 	Redis      *redis.Client // the lab's Redis, journal database
 	External   bool          // started by someone else: never stopped
 	Version    version       // the gateway's, from /hello
+	// MetricsURL is the plugin server's /metrics.
+	MetricsURL string
+	// JaegerURL is Jaeger's query API and UI when the lab runs with its
+	// tracing part (compose.tracing.yaml); NoTracing says why not.
+	JaegerURL, NoTracing string
 
 	project string
 	stack   *compose.DockerCompose
@@ -212,12 +217,20 @@ func startLab(t *testing.T) (*Lab, string, error) {
 		}
 	}
 
+	// The tracing part runs when its image is here: the tracing test needs
+	// it, every other test runs with the gateway's and the plugin server's
+	// tracing on (as a user of `make up TRACING=1` has them).
+	files := []string{filepath.Join(root, "compose.yaml"), filepath.Join(root, "e2e", "compose.e2e.yaml")}
+	noTracing := ensureImage(ctx, t, docker, "JAEGER_IMAGE", env.get("JAEGER_IMAGE", ""))
+	if noTracing == "" {
+		files = append(files, filepath.Join(root, "compose.tracing.yaml"))
+	}
+
 	project, err := projectName()
 	if err != nil {
 		return nil, "", err
 	}
-	files := []string{filepath.Join(root, "compose.yaml"), filepath.Join(root, "e2e", "compose.e2e.yaml")}
-	l := &Lab{project: project, docker: docker, http: &http.Client{Timeout: requestTimeout}}
+	l := &Lab{project: project, docker: docker, http: &http.Client{Timeout: requestTimeout}, NoTracing: noTracing}
 
 	start := time.Now()
 	if err := buildImages(ctx, root, files, cliEnv); err != nil {
@@ -230,7 +243,8 @@ func startLab(t *testing.T) (*Lab, string, error) {
 		return nil, "", fmt.Errorf("compose stack: %w", err)
 	}
 	// Random host ports: "0" in compose.yaml's 127.0.0.1:${..._PORT}:port.
-	stack.WithEnv(map[string]string{"TYK_GATEWAY_PORT": "0", "PLUGIN_SERVER_PORT": "0", "LAB_REDIS_PORT": "0"})
+	stack.WithEnv(map[string]string{"TYK_GATEWAY_PORT": "0", "PLUGIN_SERVER_PORT": "0", "LAB_REDIS_PORT": "0",
+		"PLUGIN_METRICS_PORT": "0", "JAEGER_UI_PORT": "0"})
 	l.stack = stack
 	// Teardown is registered before Up's error is looked at: a half-started
 	// stack is removed too.
@@ -259,6 +273,18 @@ func startLab(t *testing.T) (*Lab, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
+	metrics, err := l.endpoint(ctx, "plugin-server", "9464/tcp")
+	if err != nil {
+		return nil, "", err
+	}
+	l.MetricsURL = "http://" + metrics + "/metrics"
+	if noTracing == "" {
+		jaeger, err := l.endpoint(ctx, "jaeger", "16686/tcp")
+		if err != nil {
+			return nil, "", err
+		}
+		l.JaegerURL = "http://" + jaeger
+	}
 	l.GatewayURL = "http://" + gateway
 	l.Redis = redis.NewClient(&redis.Options{Addr: redisAddr, DB: journalDB})
 	if err := l.Redis.Ping(ctx).Err(); err != nil {
@@ -267,9 +293,14 @@ func startLab(t *testing.T) (*Lab, string, error) {
 	if l.Version, err = gatewayVersion(ctx, l.http, l.GatewayURL); err != nil {
 		return nil, "", err
 	}
-	t.Logf("lab %s up in %s (image build %s): gateway %s (version %s), Redis %s (journal: DB %d), plugin server %s",
+	t.Logf("lab %s up in %s (image build %s): gateway %s (version %s), Redis %s (journal: DB %d), plugin server %s, metrics %s",
 		project, time.Since(start).Round(100*time.Millisecond), built.Round(100*time.Millisecond),
-		l.GatewayURL, l.Version, redisAddr, journalDB, plugin)
+		l.GatewayURL, l.Version, redisAddr, journalDB, plugin, l.MetricsURL)
+	if noTracing == "" {
+		t.Logf("tracing part on: Jaeger %s", l.JaegerURL)
+	} else {
+		t.Logf("tracing part off: %s", noTracing)
+	}
 	return l, "", nil
 }
 
@@ -283,7 +314,15 @@ func connectExternal(t *testing.T, gatewayURL string) (*Lab, error) {
 		GatewayURL: strings.TrimRight(gatewayURL, "/"),
 		Redis:      redis.NewClient(&redis.Options{Addr: addr, DB: journalDB}),
 		External:   true,
+		MetricsURL: os.Getenv("E2E_METRICS_URL"),
+		JaegerURL:  os.Getenv("E2E_JAEGER_URL"),
 		http:       &http.Client{Timeout: requestTimeout},
+	}
+	if l.MetricsURL == "" {
+		l.MetricsURL = "http://127.0.0.1:9464/metrics"
+	}
+	if l.JaegerURL == "" {
+		l.NoTracing = "external mode without E2E_JAEGER_URL (the lab's Jaeger, make up TRACING=1)"
 	}
 	ctx, cancel := context.WithTimeout(shared.ctx, 10*time.Second)
 	defer cancel()

@@ -13,7 +13,9 @@ fi
 
 cat <<TXT
 
-The lab is up: Tyk Gateway $GATEWAY_URL, plugin server $PLUGIN_ADDR (gRPC).
+The lab is up: Tyk Gateway $GATEWAY_URL, plugin server $PLUGIN_ADDR (gRPC),
+its Prometheus metrics $METRICS_URL.
+$(if tracing_on; then echo "Tracing is on: Jaeger http://127.0.0.1:${JAEGER_UI_PORT:?set in .env} (the trace of each request: gateway and every hook)."; else echo "Tracing is off: make up TRACING=1 adds Jaeger and traces every hook."; fi)
 
 APIs (apis/) in front of go-httpbin (/anything echoes the request):
   curl -H 'X-Request-Id: hello-1' $GATEWAY_URL/classic/anything/hello     # Tyk Classic, keyless: MyPreRequestPlugin, MyResponsePlugin
@@ -21,6 +23,7 @@ APIs (apis/) in front of go-httpbin (/anything echoes the request):
   curl -H 'Authorization: lab-demo-key' $GATEWAY_URL/auth/anything/hello  # Tyk Classic, auth token: the same hooks
   curl -H 'Authorization: Bearer lab-token-alice' $GATEWAY_URL/examples/anything/hello      # all five example hooks (Classic)
   curl -H 'Authorization: Bearer lab-token-alice' $GATEWAY_URL/oas-examples/anything/hello  # the same, Tyk OAS
+  curl $GATEWAY_URL/config/anything/hello  $GATEWAY_URL/oas-config/anything/hello  # one hook, each API's config_data
   curl $GATEWAY_URL/no-plugins/anything/hello                             # no plugins (baseline)
 
 What the plugin server received:

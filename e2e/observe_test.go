@@ -1,0 +1,316 @@
+// Observability through the real gateway: the plugin server's metrics
+// count what the journal holds, and with the tracing part on
+// (compose.tracing.yaml) one request through the five example hooks is one
+// trace in Jaeger, the gateway's spans and a span per hook, each the child
+// of a gateway span (from 5.11.0; older gateways send no trace context, so
+// each hook's span starts a trace of its own).
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/journal"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/plugin"
+)
+
+// scrape reads the plugin server's metrics: sample (name{labels}) → value.
+func (l *Lab) scrape(t *testing.T) map[string]float64 {
+	t.Helper()
+	resp, err := l.http.Get(l.MetricsURL)
+	if err != nil {
+		t.Fatalf("scraping the plugin server's metrics at %s: %v", l.MetricsURL, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("%s: HTTP %d: %s", l.MetricsURL, resp.StatusCode, b)
+	}
+	out := map[string]float64{}
+	for line := range strings.Lines(string(b)) {
+		line = strings.TrimSpace(line)
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		if v, err := strconv.ParseFloat(line[i+1:], 64); err == nil {
+			out[line[:i]] = v
+		}
+	}
+	return out
+}
+
+func dispatchSample(r journal.Record) string {
+	code := "OK"
+	if r.Error != "" {
+		code = "error"
+	}
+	return fmt.Sprintf(`tyk_plugin_dispatches_total{code=%q,hook_name=%q,hook_type=%q}`, code, r.HookName, r.HookType)
+}
+
+// TestMetricsCountWhatTheJournalHolds: after known traffic through the
+// examples (every hook) and the bad configuration (an error), the metrics
+// moved by exactly what the journal recorded.
+func TestMetricsCountWhatTheJournalHolds(t *testing.T) {
+	l := getLab(t)
+	before := l.scrape(t)
+	mark := l.mark(t)
+	var ids []string
+	auth := map[string]string{"Authorization": "Bearer " + plugin.LabTokenPrefix + "e2e-" + randomHex(4)}
+	for i := range 3 {
+		id := newID(t) + "-" + strconv.Itoa(i)
+		ids = append(ids, id)
+		l.send(t, http.MethodGet, "/examples/anything/e2e/metrics", id, "", auth)
+	}
+	badID := newID(t) + "-bad"
+	ids = append(ids, badID)
+	l.send(t, http.MethodGet, "/config-bad/anything/e2e/metrics", badID, "", nil)
+	var recs []journal.Record
+	for _, id := range ids {
+		recs = append(recs, l.recordsFor(t, mark, id)...)
+	}
+	// Every journal entry after the mark (the barriers' too) counts as
+	// written; the last ones may still be on their way, so both are read
+	// until they agree.
+	written := `tyk_plugin_journal_entries_total{result="written"}`
+	var after map[string]float64
+	var all []journal.Record
+	for deadline := time.Now().Add(journalTimeout); ; time.Sleep(100 * time.Millisecond) {
+		after = l.scrape(t)
+		all = l.after(t, mark)
+		if after[written]-before[written] == float64(len(all)) || time.Now().After(deadline) {
+			break
+		}
+	}
+
+	want := map[string]float64{}
+	for _, r := range recs {
+		if r.Kind == journal.KindDispatch {
+			want[dispatchSample(r)]++
+		}
+	}
+	if len(want) < 6 {
+		t.Fatalf("expected the examples' five hooks and an error in the journal; it held:\n%s", describe(recs))
+	}
+	for sample, n := range want {
+		sample = strings.Replace(sample, `code="error"`, `code="FailedPrecondition"`, 1)
+		if got := after[sample] - before[sample]; got != n {
+			t.Errorf("%s rose by %v; the journal holds %v such dispatches", sample, got, n)
+		}
+	}
+	for hook, n := range map[string]float64{"ExamplePreRequest": 3, "ExampleResponse": 3} {
+		typ := map[string]string{"ExamplePreRequest": "Pre", "ExampleResponse": "Response"}[hook]
+		sample := fmt.Sprintf(`tyk_plugin_dispatch_duration_seconds_count{hook_name=%q,hook_type=%q}`, hook, typ)
+		if got := after[sample] - before[sample]; got != n {
+			t.Errorf("%s rose by %v, want %v", sample, got, n)
+		}
+	}
+	if got := after[written] - before[written]; got != float64(len(all)) {
+		t.Errorf("%s rose by %v; the journal holds %d entries after the test's mark", written, got, len(all))
+	}
+	for _, result := range []string{"dropped", "failed"} {
+		s := `tyk_plugin_journal_entries_total{result="` + result + `"}`
+		if after[s] != before[s] {
+			t.Errorf("%s rose from %v to %v", s, before[s], after[s])
+		}
+	}
+}
+
+// jaegerTrace is the part of Jaeger's query API answer (/api/traces/{id})
+// the suite reads.
+type jaegerTrace struct {
+	TraceID string `json:"traceID"`
+	Spans   []struct {
+		TraceID       string `json:"traceID"`
+		SpanID        string `json:"spanID"`
+		OperationName string `json:"operationName"`
+		References    []struct {
+			RefType string `json:"refType"`
+			TraceID string `json:"traceID"`
+			SpanID  string `json:"spanID"`
+		} `json:"references"`
+		StartTime int64  `json:"startTime"` // µs
+		Duration  int64  `json:"duration"`  // µs
+		ProcessID string `json:"processID"`
+		Tags      []struct {
+			Key   string `json:"key"`
+			Value any    `json:"value"`
+		} `json:"tags"`
+	} `json:"spans"`
+	Processes map[string]struct {
+		ServiceName string `json:"serviceName"`
+	} `json:"processes"`
+}
+
+// jaegerTrace fetches a trace from Jaeger, polling until cond holds.
+func (l *Lab) jaegerTrace(t *testing.T, traceID string, cond func(jaegerTrace) bool) jaegerTrace {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	var last string
+	for {
+		resp, err := l.http.Get(l.JaegerURL + "/api/traces/" + traceID)
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			last = string(b)
+			var out struct{ Data []jaegerTrace }
+			if json.Unmarshal(b, &out) == nil && len(out.Data) == 1 && cond(out.Data[0]) {
+				return out.Data[0]
+			}
+		} else {
+			last = err.Error()
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Jaeger (%s) has no complete trace %s within 30 s; it last answered:\n%.3000s", l.JaegerURL, traceID, last)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+const pluginService = "tyk-plugin-server"
+
+// TestTraceThroughEveryHook: one request through the five example hooks,
+// found in Jaeger by the trace id its journal records carry.
+func TestTraceThroughEveryHook(t *testing.T) {
+	l := getLab(t)
+	if l.JaegerURL == "" {
+		if required() {
+			t.Fatalf("E2E_REQUIRE is set and the tracing part cannot run: %s", l.NoTracing)
+		}
+		t.Skipf("the tracing part cannot run: %s", l.NoTracing)
+	}
+	id := newID(t)
+	mark := l.mark(t)
+	r := l.send(t, http.MethodGet, "/examples/anything/e2e/trace", id, "",
+		map[string]string{"Authorization": "Bearer " + plugin.LabTokenPrefix + "e2e-" + randomHex(4)})
+	if r.Status != http.StatusOK {
+		t.Fatalf("X-Request-Id %s: HTTP %d: %s", id, r.Status, r.Body)
+	}
+	recs := l.recordsFor(t, mark, id)
+	expectSteps(t, id, recs, stepPreNoBody, stepAuth, stepPostKeyAuth, stepPost, stepResponse)
+	wantNames := []string{"Pre ExamplePreRequest", "CustomKeyCheck ExampleAuthCheck", "PostKeyAuth ExamplePostKeyAuth", "Post ExamplePost", "Response ExampleResponse"}
+	traceIDs := map[string]bool{}
+	for _, rec := range recs {
+		if rec.TraceID == "" {
+			t.Fatalf("X-Request-Id %s: record %s has no trace_id: is the plugin server tracing?\n%s", id, rec.ID, describe(recs))
+		}
+		traceIDs[rec.TraceID] = true
+	}
+
+	if !l.has(t, facts.OTelPropagation) {
+		// Each hook's span is a trace of its own, a root.
+		if len(traceIDs) != len(recs) {
+			t.Errorf("gateway %s sends no trace context, yet the hooks' spans share traces: %v", l.Version, traceIDs)
+		}
+		for _, rec := range recs {
+			tr := l.jaegerTrace(t, rec.TraceID, func(tr jaegerTrace) bool { return len(tr.Spans) > 0 })
+			for _, s := range tr.Spans {
+				if len(s.References) != 0 {
+					t.Errorf("trace %s: span %q has a parent %v; want a root span", rec.TraceID, s.OperationName, s.References)
+				}
+			}
+		}
+		return
+	}
+	if len(traceIDs) != 1 {
+		t.Fatalf("X-Request-Id %s: the hooks' records carry %d trace ids %v; want the one trace of the gateway", id, len(traceIDs), traceIDs)
+	}
+	traceID := recs[0].TraceID
+	plugins := func(tr jaegerTrace) (out []int) {
+		for i, s := range tr.Spans {
+			if tr.Processes[s.ProcessID].ServiceName == pluginService {
+				out = append(out, i)
+			}
+		}
+		return out
+	}
+	tr := l.jaegerTrace(t, traceID, func(tr jaegerTrace) bool { return len(plugins(tr)) >= 5 && len(tr.Spans) > 5 })
+	t.Logf("trace %s (%s/trace/%s):\n%s", traceID, l.JaegerURL, traceID, renderTrace(tr))
+	byID := map[string]int{}
+	for i, s := range tr.Spans {
+		byID[s.SpanID] = i
+	}
+	ps := plugins(tr)
+	sort.Slice(ps, func(a, b int) bool { return tr.Spans[ps[a]].StartTime < tr.Spans[ps[b]].StartTime })
+	var names []string
+	for _, i := range ps {
+		s := tr.Spans[i]
+		names = append(names, s.OperationName)
+		parent := -1
+		for _, ref := range s.References {
+			if ref.RefType == "CHILD_OF" {
+				if j, ok := byID[ref.SpanID]; ok {
+					parent = j
+				}
+			}
+		}
+		if parent < 0 {
+			t.Errorf("plugin span %q has no parent in the trace (references %v)", s.OperationName, s.References)
+			continue
+		}
+		if svc := tr.Processes[tr.Spans[parent].ProcessID].ServiceName; svc == pluginService {
+			t.Errorf("plugin span %q is the child of %q of %s; want a gateway span", s.OperationName, tr.Spans[parent].OperationName, svc)
+		}
+	}
+	if !slices.Equal(names, wantNames) {
+		t.Errorf("the plugin's spans, in start order: %q; want %q", names, wantNames)
+	}
+}
+
+// renderTrace draws a trace as text: one line a span, indented under its
+// parent, with its offset and duration.
+func renderTrace(tr jaegerTrace) string {
+	if len(tr.Spans) == 0 {
+		return "(no spans)"
+	}
+	start := tr.Spans[0].StartTime
+	children := map[string][]int{}
+	var roots []int
+	ids := map[string]bool{}
+	for _, s := range tr.Spans {
+		ids[s.SpanID] = true
+		start = min(start, s.StartTime)
+	}
+	for i, s := range tr.Spans {
+		parent := ""
+		for _, r := range s.References {
+			if r.RefType == "CHILD_OF" && ids[r.SpanID] {
+				parent = r.SpanID
+			}
+		}
+		if parent == "" {
+			roots = append(roots, i)
+		} else {
+			children[parent] = append(children[parent], i)
+		}
+	}
+	byStart := func(xs []int) {
+		sort.Slice(xs, func(a, b int) bool { return tr.Spans[xs[a]].StartTime < tr.Spans[xs[b]].StartTime })
+	}
+	var b strings.Builder
+	var walk func(i, depth int)
+	walk = func(i, depth int) {
+		s := tr.Spans[i]
+		fmt.Fprintf(&b, "%8.2f ms %8.2f ms  %-18s %s%s\n", float64(s.StartTime-start)/1000, float64(s.Duration)/1000,
+			tr.Processes[s.ProcessID].ServiceName, strings.Repeat("  ", depth), s.OperationName)
+		kids := children[s.SpanID]
+		byStart(kids)
+		for _, k := range kids {
+			walk(k, depth+1)
+		}
+	}
+	byStart(roots)
+	fmt.Fprintf(&b, "%11s %11s  %-18s %s\n", "start", "duration", "service", "span")
+	for _, r := range roots {
+		walk(r, 0)
+	}
+	return b.String()
+}
