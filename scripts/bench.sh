@@ -11,7 +11,8 @@
 # BENCH_QUICK=1 makes every part short (about a minute in all).
 # BENCH_GATEWAY_BARE=1 also runs part 2 with plugin-server/internal/bench/bareecho in place of the
 #   lab's plugin server (stopped meanwhile, then restarted).
-# The last line is part 1's: BENCH dispatch_vs_bare small=<ratio> large=<ratio>
+# The last lines are part 1's: BENCH dispatch_vs_bare small=<ratio> large=<ratio>
+# (tracing off, the default) and BENCH traced_vs_bare … (tracing on).
 source "$(dirname "$0")/lib.sh"
 
 quick=${BENCH_QUICK:-0}
@@ -47,4 +48,4 @@ echo "=== Part 2: the gateway with and without the two gRPC hooks"
 go run ./plugin-server/internal/bench/gateway "${gateway_flags[@]}"
 
 echo
-grep '^BENCH dispatch_vs_bare ' "$out" | tail -1
+grep -E '^BENCH (dispatch|traced)_vs_bare ' "$out"

@@ -31,6 +31,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"runtime"
 	"strconv"
 	"strings"
@@ -41,6 +42,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/tyk-lab/grpc-plugin-lab/coprocess"
@@ -64,6 +66,7 @@ type options struct {
 	workDir          string
 	keep             bool
 	labEnv           []string
+	traced           bool
 }
 
 func main() {
@@ -94,7 +97,8 @@ func parseFlags() (options, error) {
 		o.labEnv = append(o.labEnv, v)
 		return nil
 	})
-	quick := flag.Bool("quick", false, "one round each (about 20 s in all)")
+	flag.BoolVar(&o.traced, "traced", true, "also measure the plugin server with tracing on (spans over OTLP to a sink in this process)")
+	quick := flag.Bool("quick", false, "one round each (about 30 s in all)")
 	flag.Parse()
 	if *quick {
 		o.duration, o.warmup, o.rounds = time.Second, 200*time.Millisecond, 1
@@ -190,6 +194,27 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// The same plugin server with tracing on: its spans go over OTLP to a
+	// sink in this process, its journal to a stream of its own.
+	var traced *process
+	var tracedAddr, tracedLog string
+	var sink *otlpSink
+	if opts.traced {
+		if sink, err = startOTLPSink(); err != nil {
+			return err
+		}
+		defer sink.stop()
+		if tracedAddr, _, err = twoFreeAddrs(); err != nil {
+			return err
+		}
+		tracedLog = filepath.Join(work, "plugin-server-traced.log")
+		tenv := append(slices.Clone(env), "PLUGIN_LISTEN_ADDR="+tracedAddr,
+			"PLUGIN_JOURNAL_STREAM=plugin-lab:journal-traced",
+			"OTEL_EXPORTER_OTLP_ENDPOINT=http://"+sink.addr)
+		if traced, err = procs.start(ctx, "plugin-server-traced", tracedLog, tenv, filepath.Join(work, "plugin-server")); err != nil {
+			return err
+		}
+	}
 
 	objs := map[string]*coprocess.Object{}
 	for _, name := range opts.payloads {
@@ -203,6 +228,9 @@ func run(ctx context.Context) error {
 		{name: "bare", proc: bare, addr: bareAddr},
 		{name: "lab", proc: lab, addr: labAddr, extra: []*process{rds}},
 	}
+	if traced != nil {
+		targets = append(targets, &target{name: "traced", proc: traced, addr: tracedAddr, extra: []*process{rds}})
+	}
 	for _, t := range targets {
 		if err := t.connect(ctx, objs); err != nil {
 			return err
@@ -211,11 +239,15 @@ func run(ctx context.Context) error {
 	}
 	fmt.Printf("servers: lab = plugin-server %s (info log to a file, journal to redis-server 127.0.0.1:%d)\n", labAddr, redisPort)
 	fmt.Printf("         bare = bench/bareecho %s\n", bareAddr)
+	if traced != nil {
+		fmt.Printf("         traced = plugin-server %s as lab, with tracing on (OTLP/gRPC to a span sink at %s)\n", tracedAddr, sink.addr)
+	}
+	fmt.Println("every call carries a W3C traceparent, as the gateway's does with its OpenTelemetry on")
 	for _, name := range opts.payloads {
 		fmt.Printf("payload %-5s: %s, %d bytes as protobuf\n", name, describe(objs[name]), proto.Size(objs[name]))
 	}
-	n := len(opts.payloads) * len(opts.concurrency) * opts.rounds * 2
-	fmt.Printf("rounds: %d × (%v warm-up + %v measured), alternating bare/lab; about %v\n\n",
+	n := len(opts.payloads) * len(opts.concurrency) * opts.rounds * len(targets)
+	fmt.Printf("rounds: %d × (%v warm-up + %v measured), taking the servers in turn; about %v\n\n",
 		n, opts.warmup, opts.duration, (time.Duration(n) * (opts.warmup + opts.duration)).Round(time.Second))
 
 	results, err := measure(ctx, opts, targets, objs)
@@ -232,6 +264,13 @@ func run(ctx context.Context) error {
 	}
 	xadd := redisXAddStats(ctx, net.JoinHostPort("127.0.0.1", strconv.Itoa(redisPort)))
 	report(opts, results, targets[1].served.Load(), logLines, jst, xadd, loadAfter)
+	if traced != nil {
+		tjst, tlines, err := stopLab(traced, tracedLog)
+		if err != nil {
+			return err
+		}
+		reportTraced(opts, results, targets[2].served.Load(), tlines, tjst, sink.spans.Load())
+	}
 	return nil
 }
 
@@ -242,10 +281,8 @@ func measure(ctx context.Context, opts options, targets []*target, objs map[stri
 	for _, name := range opts.payloads {
 		for _, c := range opts.concurrency {
 			for r := 0; r < opts.rounds; r++ {
-				order := targets
-				if r%2 == 1 {
-					order = []*target{targets[1], targets[0]}
-				}
+				// Each server first in turn.
+				order := append(slices.Clone(targets[r%len(targets):]), targets[:r%len(targets)]...)
 				for _, t := range order {
 					rr, err := t.round(ctx, objs[name], c, opts.warmup, opts.duration)
 					if err != nil {
@@ -433,7 +470,7 @@ func (t *target) round(ctx context.Context, obj *coprocess.Object, concurrency i
 	cpu0, extra0 := t.proc.cpu(), t.extraCPU()
 	n0 := t.served.Load()
 	res := load.Run(ctx, concurrency, warmup, window, func(ctx context.Context) error {
-		_, err := t.client.Dispatch(ctx, obj)
+		_, err := t.client.Dispatch(metadata.NewOutgoingContext(ctx, traceparent), obj)
 		if err == nil {
 			t.served.Add(1)
 		}
