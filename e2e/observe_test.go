@@ -224,21 +224,31 @@ func TestTraceThroughEveryHook(t *testing.T) {
 		t.Fatalf("X-Request-Id %s: the hooks' records carry %d trace ids %v; want the one trace of the gateway", id, len(traceIDs), traceIDs)
 	}
 	traceID := recs[0].TraceID
-	plugins := func(tr jaegerTrace) (out []int) {
+	// The plugin server's spans: the hooks' (server spans, kind tag) and
+	// ExampleAuthCheck's own child span.
+	plugins := func(tr jaegerTrace, kind string) (out []int) {
 		for i, s := range tr.Spans {
-			if tr.Processes[s.ProcessID].ServiceName == pluginService {
+			if tr.Processes[s.ProcessID].ServiceName == pluginService && tag(s.Tags, "span.kind") == kind {
 				out = append(out, i)
 			}
 		}
 		return out
 	}
-	tr := l.jaegerTrace(t, traceID, func(tr jaegerTrace) bool { return len(plugins(tr)) >= 5 && len(tr.Spans) > 5 })
+	tr := l.jaegerTrace(t, traceID, func(tr jaegerTrace) bool {
+		return len(plugins(tr, "server")) >= 5 && len(plugins(tr, "internal")) >= 1 && len(tr.Spans) > 6
+	})
 	t.Logf("trace %s (%s/trace/%s):\n%s", traceID, l.JaegerURL, traceID, renderTrace(tr))
 	byID := map[string]int{}
 	for i, s := range tr.Spans {
 		byID[s.SpanID] = i
 	}
-	ps := plugins(tr)
+	for _, i := range plugins(tr, "internal") {
+		s := tr.Spans[i]
+		if len(s.References) != 1 || tr.Spans[byID[s.References[0].SpanID]].OperationName != "CustomKeyCheck ExampleAuthCheck" {
+			t.Errorf("ExampleAuthCheck's own span %q is not the child of its hook's span (references %v)", s.OperationName, s.References)
+		}
+	}
+	ps := plugins(tr, "server")
 	sort.Slice(ps, func(a, b int) bool { return tr.Spans[ps[a]].StartTime < tr.Spans[ps[b]].StartTime })
 	var names []string
 	for _, i := range ps {
@@ -313,4 +323,16 @@ func renderTrace(tr jaegerTrace) string {
 		walk(r, 0)
 	}
 	return b.String()
+}
+
+func tag(tags []struct {
+	Key   string `json:"key"`
+	Value any    `json:"value"`
+}, key string) string {
+	for _, t := range tags {
+		if t.Key == key {
+			return fmt.Sprint(t.Value)
+		}
+	}
+	return ""
 }

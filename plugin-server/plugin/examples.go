@@ -7,6 +7,9 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+
 	"github.com/tyk-lab/grpc-plugin-lab/coprocess"
 )
 
@@ -27,6 +30,10 @@ func Examples() map[string]Hook {
 		"ExampleConfigured":  ExampleConfigured,
 	}
 }
+
+// ExampleTracer names the examples' own spans (the OpenTelemetry
+// instrumentation scope).
+const ExampleTracer = "github.com/tyk-lab/grpc-plugin-lab/plugin-server/plugin"
 
 // LabTokenPrefix starts every bearer token ExampleAuthCheck accepts:
 // lab-token-<user> stands for the user <user> (letters, digits, dashes),
@@ -82,8 +89,13 @@ func ExamplePreRequest(ctx context.Context, obj *coprocess.Object) (*coprocess.O
 // The gateway takes the session's key from metadata["token"]: a session
 // without it is refused (403) whatever the hook says.
 func ExampleAuthCheck(ctx context.Context, obj *coprocess.Object) (*coprocess.Object, error) {
+	// A span of the plugin's own, under the hook's (when the plugin server
+	// traces): where a real plugin would call its identity provider.
+	_, span := otel.Tracer(ExampleTracer).Start(ctx, "verify bearer token")
+	defer span.End()
 	token, ok := strings.CutPrefix(obj.GetRequest().GetHeaders()["Authorization"], "Bearer ")
 	user, known := LabUser(token)
+	span.SetAttributes(attribute.Bool("token.known", ok && known))
 	if !ok || !known {
 		Deny(obj, 403, map[string]string{"WWW-Authenticate": `Bearer realm="tyk-grpc-lab"`}, "invalid or missing bearer token")
 		return obj, nil
