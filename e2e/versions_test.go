@@ -41,7 +41,7 @@ var facts = struct {
 		Before: "one plugin server address only"},
 	OTelPropagation: fact{Since: "5.11.0",
 		What:   "OpenTelemetry trace context is propagated to the plugin server",
-		Before: "no trace context in the gRPC metadata"},
+		Before: "no trace context in the gRPC metadata: each hook's span starts a trace of its own"},
 	ResponseHookFailure: fact{Since: plugintest.ResponseFailureAnswered, // the harness models it too
 		What: "a failed Response-hook Dispatch answers the client 500 Middleware error " +
 			"(5.13.1 is the oldest release seen doing so; 5.8.11 does not)",
