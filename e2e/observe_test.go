@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"slices"
 	"sort"
 	"strconv"
@@ -238,6 +239,12 @@ func TestTraceThroughEveryHook(t *testing.T) {
 		return len(plugins(tr, "server")) >= 5 && len(plugins(tr, "internal")) >= 1 && len(tr.Spans) > 6
 	})
 	t.Logf("trace %s (%s/trace/%s):\n%s", traceID, l.JaegerURL, traceID, renderTrace(tr))
+	if out := os.Getenv("E2E_TRACE_SVG"); out != "" {
+		title := fmt.Sprintf("GET /examples/anything/e2e/trace through gateway %s and the five example hooks", l.Version)
+		if err := os.WriteFile(out, []byte(traceSVG(tr, title)), 0o644); err != nil {
+			t.Error(err)
+		}
+	}
 	byID := map[string]int{}
 	for i, s := range tr.Spans {
 		byID[s.SpanID] = i
@@ -335,4 +342,85 @@ func tag(tags []struct {
 		}
 	}
 	return ""
+}
+
+// traceSVG draws a trace as Jaeger's timeline does: one row a span, in
+// tree order, its bar placed by start and duration, coloured by service.
+// TestTraceThroughEveryHook writes it where E2E_TRACE_SVG says (the
+// README's picture, docs/trace.svg).
+func traceSVG(tr jaegerTrace, title string) string {
+	type row struct {
+		i, depth int
+	}
+	var rows []row
+	ids := map[string]bool{}
+	start, end := tr.Spans[0].StartTime, int64(0)
+	for _, s := range tr.Spans {
+		ids[s.SpanID] = true
+		start = min(start, s.StartTime)
+	}
+	for _, s := range tr.Spans {
+		end = max(end, s.StartTime+s.Duration)
+	}
+	children := map[string][]int{}
+	var roots []int
+	for i, s := range tr.Spans {
+		parent := ""
+		for _, r := range s.References {
+			if r.RefType == "CHILD_OF" && ids[r.SpanID] {
+				parent = r.SpanID
+			}
+		}
+		if parent == "" {
+			roots = append(roots, i)
+		} else {
+			children[parent] = append(children[parent], i)
+		}
+	}
+	byStart := func(xs []int) {
+		sort.Slice(xs, func(a, b int) bool { return tr.Spans[xs[a]].StartTime < tr.Spans[xs[b]].StartTime })
+	}
+	var walk func(i, depth int)
+	walk = func(i, depth int) {
+		rows = append(rows, row{i, depth})
+		kids := children[tr.Spans[i].SpanID]
+		byStart(kids)
+		for _, k := range kids {
+			walk(k, depth+1)
+		}
+	}
+	byStart(roots)
+	for _, r := range roots {
+		walk(r, 0)
+	}
+	const labelW, barW, rowH, top = 430, 520, 22, 46
+	total := float64(max(end-start, 1))
+	colours := map[string]string{pluginService: "#2f9e44"}
+	var b strings.Builder
+	h := top + len(rows)*rowH + 30
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="monospace" font-size="12">`+"\n", labelW+barW+90, h)
+	fmt.Fprintf(&b, `<rect width="100%%" height="100%%" fill="white"/>`+"\n")
+	fmt.Fprintf(&b, `<text x="8" y="18" font-size="13" font-weight="bold">%s</text>`+"\n", xmlEscape(title))
+	fmt.Fprintf(&b, `<text x="8" y="36" fill="#555">trace %s · %.2f ms · %d spans · green: the plugin server, blue: the gateway</text>`+"\n", tr.TraceID, total/1000, len(tr.Spans))
+	for n, r := range rows {
+		s := tr.Spans[r.i]
+		svc := tr.Processes[s.ProcessID].ServiceName
+		colour, ok := colours[svc]
+		if !ok {
+			colour = "#1c7ed6"
+		}
+		y := top + n*rowH
+		x := labelW + int(float64(s.StartTime-start)/total*barW)
+		w := max(int(float64(s.Duration)/total*barW), 2)
+		fmt.Fprintf(&b, `<text x="%d" y="%d">%s</text>`+"\n", 8+r.depth*14, y+15, xmlEscape(s.OperationName))
+		fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%d" height="14" rx="2" fill="%s"/>`+"\n", x, y+3, w, colour)
+		fmt.Fprintf(&b, `<text x="%d" y="%d" fill="#555">%.2f ms</text>`+"\n", min(x+w+4, labelW+barW+10), y+15, float64(s.Duration)/1000)
+	}
+	fmt.Fprintf(&b, `<text x="8" y="%d" fill="#777">rendered by the e2e suite from Jaeger's query API (/api/traces/{id})</text>`+"\n", h-10)
+	b.WriteString("</svg>\n")
+	return b.String()
+}
+
+func xmlEscape(s string) string {
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
 }
