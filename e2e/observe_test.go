@@ -26,14 +26,24 @@ import (
 // scrape reads the plugin server's metrics: sample (name{labels}) → value.
 func (l *Lab) scrape(t *testing.T) map[string]float64 {
 	t.Helper()
-	resp, err := l.http.Get(l.MetricsURL)
+	url := l.MetricsURL
+	if !l.External {
+		// Looked up each time: a restarted plugin server (TestPluginServerOutage)
+		// gets another random host port.
+		ep, err := l.endpoint(shared.ctx, "plugin-server", "9464/tcp")
+		if err != nil {
+			t.Fatal(err)
+		}
+		url = "http://" + ep + "/metrics"
+	}
+	resp, err := l.http.Get(url)
 	if err != nil {
-		t.Fatalf("scraping the plugin server's metrics at %s: %v", l.MetricsURL, err)
+		t.Fatalf("scraping the plugin server's metrics at %s: %v", url, err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("%s: HTTP %d: %s", l.MetricsURL, resp.StatusCode, b)
+		t.Fatalf("%s: HTTP %d: %s", url, resp.StatusCode, b)
 	}
 	out := map[string]float64{}
 	for line := range strings.Lines(string(b)) {
