@@ -63,3 +63,34 @@ func TestWithConfigEncodesAsTheGateway(t *testing.T) {
 		t.Error("an empty configuration is sent; the gateway sends none")
 	}
 }
+
+// The lab's captures keep the configuration the gateway sent: replayed,
+// ExampleConfigured does what it did on the real gateway, on every line.
+func TestExampleConfiguredOnCaptures(t *testing.T) {
+	seen := map[string]int{}
+	for _, c := range plugintest.Captures(t, plugintest.Match{HookName: "ExampleConfigured"}) {
+		t.Run(c.Gateway+"/"+c.Record.APIID+"/"+c.Record.Method, func(t *testing.T) {
+			seen[c.Gateway]++
+			res := c.Run(plugin.ExampleConfigured)
+			switch api, m := c.Record.APIID, c.Record.Method; {
+			case api == "classic-config" && m == http.MethodDelete:
+				expect(t, examplecheck.ConfigDenied(res.Client, m))
+			case api == "classic-config":
+				expect(t, examplecheck.Configured(res.Upstream, map[string]string{"X-Tenant": "classic-tenant"}))
+			case api == "oas-config":
+				expect(t, examplecheck.Configured(res.Upstream, map[string]string{"X-Tenant": "oas-tenant", "X-Plan": "gold"}))
+			case api == "classic-config-bad":
+				if res.Err == nil || !strings.Contains(res.Err.Error(), `unknown field "set_header"`) {
+					t.Errorf("error %v; want the decode error", res.Err)
+				}
+			default:
+				t.Errorf("a capture of ExampleConfigured on API %s", api)
+			}
+		})
+	}
+	for _, gw := range []string{"v5.14.0", "v5.13.1", "v5.8.11"} {
+		if seen[gw] < 4 {
+			t.Errorf("gateway %s: %d captures of ExampleConfigured, want the 4 of make smoke", gw, seen[gw])
+		}
+	}
+}
