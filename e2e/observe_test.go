@@ -300,84 +300,18 @@ func TestTraceThroughEveryHook(t *testing.T) {
 	}
 }
 
-// renderTrace draws a trace as text: one line a span, indented under its
-// parent, with its offset and duration.
-func renderTrace(tr jaegerTrace) string {
-	if len(tr.Spans) == 0 {
-		return "(no spans)"
-	}
-	start := tr.Spans[0].StartTime
-	children := map[string][]int{}
-	var roots []int
+// spanRow is a span of a trace in tree order: its index and depth.
+type spanRow struct{ i, depth int }
+
+// treeOrder lists a trace's spans as its timeline shows them: each after
+// its parent, siblings by start time, and returns the trace's start and
+// end (µs).
+func treeOrder(tr jaegerTrace) (rows []spanRow, start, end int64) {
 	ids := map[string]bool{}
+	start = tr.Spans[0].StartTime
 	for _, s := range tr.Spans {
 		ids[s.SpanID] = true
 		start = min(start, s.StartTime)
-	}
-	for i, s := range tr.Spans {
-		parent := ""
-		for _, r := range s.References {
-			if r.RefType == "CHILD_OF" && ids[r.SpanID] {
-				parent = r.SpanID
-			}
-		}
-		if parent == "" {
-			roots = append(roots, i)
-		} else {
-			children[parent] = append(children[parent], i)
-		}
-	}
-	byStart := func(xs []int) {
-		sort.Slice(xs, func(a, b int) bool { return tr.Spans[xs[a]].StartTime < tr.Spans[xs[b]].StartTime })
-	}
-	var b strings.Builder
-	var walk func(i, depth int)
-	walk = func(i, depth int) {
-		s := tr.Spans[i]
-		fmt.Fprintf(&b, "%8.2f ms %8.2f ms  %-18s %s%s\n", float64(s.StartTime-start)/1000, float64(s.Duration)/1000,
-			tr.Processes[s.ProcessID].ServiceName, strings.Repeat("  ", depth), s.OperationName)
-		kids := children[s.SpanID]
-		byStart(kids)
-		for _, k := range kids {
-			walk(k, depth+1)
-		}
-	}
-	byStart(roots)
-	fmt.Fprintf(&b, "%11s %11s  %-18s %s\n", "start", "duration", "service", "span")
-	for _, r := range roots {
-		walk(r, 0)
-	}
-	return b.String()
-}
-
-func tag(tags []struct {
-	Key   string `json:"key"`
-	Value any    `json:"value"`
-}, key string) string {
-	for _, t := range tags {
-		if t.Key == key {
-			return fmt.Sprint(t.Value)
-		}
-	}
-	return ""
-}
-
-// traceSVG draws a trace as Jaeger's timeline does: one row a span, in
-// tree order, its bar placed by start and duration, coloured by service.
-// TestTraceThroughEveryHook writes it where E2E_TRACE_SVG says (the
-// README's picture, docs/trace.svg).
-func traceSVG(tr jaegerTrace, title string) string {
-	type row struct {
-		i, depth int
-	}
-	var rows []row
-	ids := map[string]bool{}
-	start, end := tr.Spans[0].StartTime, int64(0)
-	for _, s := range tr.Spans {
-		ids[s.SpanID] = true
-		start = min(start, s.StartTime)
-	}
-	for _, s := range tr.Spans {
 		end = max(end, s.StartTime+s.Duration)
 	}
 	children := map[string][]int{}
@@ -400,7 +334,7 @@ func traceSVG(tr jaegerTrace, title string) string {
 	}
 	var walk func(i, depth int)
 	walk = func(i, depth int) {
-		rows = append(rows, row{i, depth})
+		rows = append(rows, spanRow{i, depth})
 		kids := children[tr.Spans[i].SpanID]
 		byStart(kids)
 		for _, k := range kids {
@@ -411,6 +345,32 @@ func traceSVG(tr jaegerTrace, title string) string {
 	for _, r := range roots {
 		walk(r, 0)
 	}
+	return rows, start, end
+}
+
+// renderTrace draws a trace as text: one line a span, indented under its
+// parent, with its offset and duration.
+func renderTrace(tr jaegerTrace) string {
+	if len(tr.Spans) == 0 {
+		return "(no spans)"
+	}
+	rows, start, _ := treeOrder(tr)
+	var b strings.Builder
+	fmt.Fprintf(&b, "%11s %11s  %-18s %s\n", "start", "duration", "service", "span")
+	for _, r := range rows {
+		s := tr.Spans[r.i]
+		fmt.Fprintf(&b, "%8.2f ms %8.2f ms  %-18s %s%s\n", float64(s.StartTime-start)/1000, float64(s.Duration)/1000,
+			tr.Processes[s.ProcessID].ServiceName, strings.Repeat("  ", r.depth), s.OperationName)
+	}
+	return b.String()
+}
+
+// traceSVG draws a trace as Jaeger's timeline does: one row a span, in
+// tree order, its bar placed by start and duration, coloured by service.
+// TestTraceThroughEveryHook writes it where E2E_TRACE_SVG says (the
+// README's picture, docs/trace.svg).
+func traceSVG(tr jaegerTrace, title string) string {
+	rows, start, end := treeOrder(tr)
 	const labelW, barW, rowH, top = 430, 520, 22, 46
 	total := float64(max(end-start, 1))
 	colours := map[string]string{pluginService: "#2f9e44"}
@@ -441,4 +401,17 @@ func traceSVG(tr jaegerTrace, title string) string {
 
 func xmlEscape(s string) string {
 	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
+}
+
+// tag is a span tag's value as text ("" when absent).
+func tag(tags []struct {
+	Key   string `json:"key"`
+	Value any    `json:"value"`
+}, key string) string {
+	for _, t := range tags {
+		if t.Key == key {
+			return fmt.Sprint(t.Value)
+		}
+	}
+	return ""
 }
