@@ -19,6 +19,15 @@
 // model (plugintest.Apply), given the objects the journal holds, predicts
 // what the real gateway did.
 //
+// Per-API configuration (apiconfig_test.go): ExampleConfigured on a
+// Classic, an OAS and a misconfigured API, and what the gateway sends as
+// spec["config_data"] (configDataFacts, the README's table). Observability
+// (observe_test.go): the plugin server's Prometheus metrics move by exactly
+// what the journal holds; with the tracing part (compose.tracing.yaml,
+// added when the Jaeger image is present) one request through the five
+// example hooks is one trace in Jaeger, each hook's span the child of the
+// gateway's (from 5.11.0).
+//
 // The gateway's version comes from its /hello; what differs between lines
 // is the facts table of versions_test.go, and a test asserts what the
 // running version does (saying so when it is the older behaviour).
@@ -33,8 +42,8 @@
 //
 //   - its own project name, lab-e2e-<random>, so that a lab started with
 //     `make up` (project tyk-grpc-lab) is never touched;
-//   - random host ports: TYK_GATEWAY_PORT, PLUGIN_SERVER_PORT and
-//     LAB_REDIS_PORT are set to 0 and the mapped ports read back from the
+//   - random host ports: TYK_GATEWAY_PORT, PLUGIN_SERVER_PORT,
+//     LAB_REDIS_PORT, PLUGIN_METRICS_PORT and JAEGER_UI_PORT are set to 0 and the mapped ports read back from the
 //     stack's containers;
 //   - compose.e2e.yaml on top, which gives the three images built from
 //     source their own tags (tyk-grpc-lab-e2e/...:dev), so that the suite
