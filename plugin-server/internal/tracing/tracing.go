@@ -90,7 +90,7 @@ func protocol(getenv func(string) string) (string, error) {
 // span processor read their own variables (OTEL_EXPORTER_OTLP_*,
 // OTEL_BSP_*, OTEL_TRACES_SAMPLER). The exporter never holds up a
 // Dispatch: spans are queued and sent in batches, and a full queue or a
-// failed export drops them (Dropped counts them). The provider also
+// failed export drops them (Dropped counts both). The provider also
 // becomes the global one, so that the plugin's own code can start child
 // spans from the ctx it gets (otel.Tracer).
 func FromEnv(ctx context.Context, getenv func(string) string, version string) (*Tracing, error) {
@@ -129,7 +129,7 @@ func FromEnv(ctx context.Context, getenv func(string) string, version string) (*
 	}
 	t := &Tracing{}
 	t.tp = sdktrace.NewTracerProvider(
-		sdktrace.WithBatcher(&countingExporter{SpanExporter: exp, dropped: &t.dropped}),
+		sdktrace.WithSpanProcessor(newBoundedBatcher(exp, &t.dropped, queueSize(getenv))),
 		sdktrace.WithResource(res))
 	prop := propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
 	otel.SetTracerProvider(t.tp)
@@ -147,7 +147,7 @@ func FromEnv(ctx context.Context, getenv func(string) string, version string) (*
 func (t *Tracing) ServerOption() grpc.ServerOption { return t.handler }
 
 // Dropped is how many spans were not exported: in a batch the OTLP
-// endpoint refused or did not answer.
+// endpoint refused or did not answer, or past a full queue.
 func (t *Tracing) Dropped() uint64 { return t.dropped.Load() }
 
 // Endpoint says where spans go, for the start-up log.
@@ -163,13 +163,57 @@ func Endpoint(getenv func(string) string) string {
 // Shutdown exports what is queued, within ctx.
 func (t *Tracing) Shutdown(ctx context.Context) error { return t.tp.Shutdown(ctx) }
 
-// countingExporter counts the spans of failed exports.
+// queueSize is OTEL_BSP_MAX_QUEUE_SIZE, as the batch span processor reads
+// it (2048 unless set).
+func queueSize(getenv func(string) string) int64 {
+	if n, err := strconv.Atoi(getenv("OTEL_BSP_MAX_QUEUE_SIZE")); err == nil && n > 0 {
+		return int64(n)
+	}
+	return 2048
+}
+
+// boundedBatcher is the SDK's batch span processor with every lost span
+// counted. The processor drops spans silently when its queue is full, so
+// this one keeps the queue from filling: it counts the spans handed to the
+// processor and not yet to the exporter, and drops (and counts) a span that
+// would take that past the queue's size. The exporter counts the spans of
+// the exports that failed.
+type boundedBatcher struct {
+	sdktrace.SpanProcessor
+	pending *atomic.Int64
+	max     int64
+	dropped *atomic.Uint64
+}
+
+func newBoundedBatcher(exp sdktrace.SpanExporter, dropped *atomic.Uint64, max int64) *boundedBatcher {
+	pending := &atomic.Int64{}
+	bsp := sdktrace.NewBatchSpanProcessor(&countingExporter{SpanExporter: exp, pending: pending, dropped: dropped},
+		sdktrace.WithMaxQueueSize(int(max)))
+	return &boundedBatcher{SpanProcessor: bsp, pending: pending, max: max, dropped: dropped}
+}
+
+func (b *boundedBatcher) OnEnd(s sdktrace.ReadOnlySpan) {
+	if !s.SpanContext().IsSampled() {
+		return // the processor exports sampled spans only
+	}
+	if b.pending.Add(1) > b.max {
+		b.pending.Add(-1)
+		b.dropped.Add(1)
+		return
+	}
+	b.SpanProcessor.OnEnd(s)
+}
+
+// countingExporter counts the spans it was handed, and those of failed
+// exports.
 type countingExporter struct {
 	sdktrace.SpanExporter
+	pending *atomic.Int64
 	dropped *atomic.Uint64
 }
 
 func (e *countingExporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnlySpan) error {
+	e.pending.Add(-int64(len(spans)))
 	err := e.SpanExporter.ExportSpans(ctx, spans)
 	if err != nil {
 		e.dropped.Add(uint64(len(spans)))
