@@ -9,6 +9,7 @@ package e2e
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/journal"
@@ -102,9 +103,16 @@ func roundTrip(t *testing.T, l *Lab, api pluginAPI, method, upstreamURI string, 
 			t.Errorf("X-Request-Id %s: the Pre hook's request.raw_body is %q, expected the body sent, %q", id, got, body)
 		}
 	}
-	if api.sameBody && respObj.GetResponse().GetBody() != string(r.Body) {
+	// The journal keeps the first KiB of a body (the echo's grows with the
+	// client's headers: traceparent, the network's addresses).
+	hookBody := respObj.GetResponse().GetBody()
+	same := hookBody == string(r.Body)
+	if kept, cut := strings.CutSuffix(hookBody, redact.TruncatedMark); cut {
+		same = strings.HasPrefix(string(r.Body), kept)
+	}
+	if api.sameBody && !same {
 		t.Errorf("X-Request-Id %s: the upstream body the Response hook received differs from the body the client got:\nhook:   %q\nclient: %q",
-			id, respObj.GetResponse().GetBody(), r.Body)
+			id, hookBody, r.Body)
 	}
 	if api.key != "" {
 		if got := respObj.GetSession().GetKeyId(); got != api.key {

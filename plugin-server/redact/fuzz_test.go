@@ -117,7 +117,7 @@ func checkEvent(t *testing.T, path string, in, out any) {
 // the start of a marker can appear to straddle one ("…xyz" + "redacted:…"),
 // so leaks are looked for between markers, not across them.
 var markers = regexp.MustCompile(regexp.QuoteMeta(fingerprintPrefix) + `[0-9a-f]{12}|` +
-	regexp.QuoteMeta(Placeholder) + `|` + regexp.QuoteMeta(truncatedMark))
+	regexp.QuoteMeta(Placeholder) + `|` + regexp.QuoteMeta(TruncatedMark))
 
 // FuzzRedactObject: Object never panics, never changes its input, keeps
 // valid UTF-8 valid (the copy marshals), and the copy holds the session's

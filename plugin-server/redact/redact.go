@@ -501,8 +501,9 @@ func placeholder(s string) string {
 	return Placeholder
 }
 
-// truncatedMark ends a body cut by MaxBody.
-const truncatedMark = "…[truncated]"
+// TruncatedMark ends a body cut by MaxBody (the journal keeps
+// PLUGIN_JOURNAL_MAX_BODY_BYTES of each).
+const TruncatedMark = "…[truncated]"
 
 // Bodies are cut before they are scrubbed, so that redaction costs the same
 // whatever the size of the body; the part searched reaches past the cut by
@@ -513,14 +514,14 @@ func (o Options) cutString(s string) string {
 	if o.fits(len(s)) {
 		return o.scrub(s)
 	}
-	return string(o.appendCutString(make([]byte, 0, o.MaxBody+len(truncatedMark)), s))
+	return string(o.appendCutString(make([]byte, 0, o.MaxBody+len(TruncatedMark)), s))
 }
 
 func (o Options) cutBytes(b []byte) []byte {
 	if o.fits(len(b)) {
 		return o.scrubBytes(b)
 	}
-	return o.appendCutBytes(make([]byte, 0, o.MaxBody+len(truncatedMark)), b)
+	return o.appendCutBytes(make([]byte, 0, o.MaxBody+len(TruncatedMark)), b)
 }
 
 // fits reports whether a body of n bytes is kept whole.
@@ -538,7 +539,7 @@ func (o Options) appendCutString(b []byte, s string) []byte {
 		n--
 	}
 	o.cutScrubbed(s, n, func(part string) { b = append(b, part...) })
-	return append(b, truncatedMark...)
+	return append(b, TruncatedMark...)
 }
 
 // appendCutBytes appends v, which does not fit, cut to MaxBody and
@@ -547,10 +548,10 @@ func (o Options) appendCutBytes(b, v []byte) []byte {
 	n := o.MaxBody
 	window := v[:min(len(v), n+o.longestSecret())]
 	if !o.holdsSecret(window) {
-		return append(append(b, v[:n]...), truncatedMark...)
+		return append(append(b, v[:n]...), TruncatedMark...)
 	}
 	o.cutScrubbed(string(window), n, func(part string) { b = append(b, part...) })
-	return append(b, truncatedMark...)
+	return append(b, TruncatedMark...)
 }
 
 // scrubBytes is scrub for bytes: v itself when it holds no secret.

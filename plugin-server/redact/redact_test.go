@@ -192,11 +192,11 @@ func TestObject(t *testing.T) {
 		}},
 		{"bodies cut to MaxBody", Options{MaxBody: 10}, nil, func(t *testing.T, in, out *coprocess.Object) {
 			for name, body := range bodies(out) {
-				if !strings.HasSuffix(body, truncatedMark) || len(body) > 10+len(truncatedMark) {
+				if !strings.HasSuffix(body, TruncatedMark) || len(body) > 10+len(TruncatedMark) {
 					t.Errorf("%s not cut to 10 bytes: %q", name, body)
 				}
 			}
-			if got := out.GetRequest().GetBody(); got != `{"user":"a`+truncatedMark {
+			if got := out.GetRequest().GetBody(); got != `{"user":"a`+TruncatedMark {
 				t.Errorf("request body = %q", got)
 			}
 		}},
@@ -325,10 +325,10 @@ func TestTruncateDoesNotRedact(t *testing.T) {
 	if out.GetSession().GetKeyId() != testKey || out.GetRequest().GetHeaders()["Authorization"] != testKey {
 		t.Error("Truncate redacted")
 	}
-	if got := out.GetRequest().GetBody(); got != `{"use`+truncatedMark {
+	if got := out.GetRequest().GetBody(); got != `{"use`+TruncatedMark {
 		t.Errorf("body = %q", got)
 	}
-	if got := string(out.GetResponse().GetRawBody()); got != `{"hea`+truncatedMark {
+	if got := string(out.GetResponse().GetRawBody()); got != `{"hea`+TruncatedMark {
 		t.Errorf("response raw_body = %q", got)
 	}
 	if Truncate(in, Options{MaxBody: -1}) != in {
@@ -354,7 +354,7 @@ func TestCutKeepsUTF8Valid(t *testing.T) {
 				if !utf8.ValidString(s) {
 					t.Errorf("%s, MaxBody %d: invalid UTF-8 %q", name, maxBody, s)
 				}
-				if !strings.HasPrefix(body, strings.TrimSuffix(s, truncatedMark)) || len(strings.TrimSuffix(s, truncatedMark)) > maxBody {
+				if !strings.HasPrefix(body, strings.TrimSuffix(s, TruncatedMark)) || len(strings.TrimSuffix(s, TruncatedMark)) > maxBody {
 					t.Errorf("%s, MaxBody %d: body %q is not a prefix of at most %d bytes", name, maxBody, s, maxBody)
 				}
 			}
