@@ -112,14 +112,16 @@ func serve(ctx context.Context, cfg config.Config, getenv func(string) string, l
 
 	// Tracing (off unless OTEL_* say where to send spans): a stats handler
 	// starts each call's span, the instrumentation names and annotates it.
+	version := buildVersion()
 	var serverOpts []grpc.ServerOption
-	tr, err := tracing.FromEnv(ctx, getenv, buildVersion())
+	tr, err := tracing.FromEnv(ctx, getenv, version)
 	if err != nil {
 		return err
 	}
 	if tr != nil {
 		serverOpts = append(serverOpts, tr.ServerOption())
-		log.Info("tracing on", "otlp_endpoint", tracing.Endpoint(getenv))
+		endpoint, _ := tracing.Endpoint(getenv)
+		log.Info("tracing on", "otlp_endpoint", endpoint)
 		defer func() {
 			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
@@ -136,7 +138,7 @@ func serve(ctx context.Context, cfg config.Config, getenv func(string) string, l
 		if err != nil {
 			return err
 		}
-		mo := metrics.Options{HookNames: slices.Collect(maps.Keys(hooks)), Version: buildVersion()}
+		mo := metrics.Options{HookNames: slices.Collect(maps.Keys(hooks)), Version: version}
 		if jw != nil {
 			mo.Journal = jw.Stats
 		}

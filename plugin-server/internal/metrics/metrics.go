@@ -125,10 +125,6 @@ func New(opts Options) *Metrics {
 	return m
 }
 
-// Registry is where the collectors are registered, e.g. to add the
-// plugin's own.
-func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
-
 // UnaryServerInterceptors are the interceptors that feed the metrics:
 // the standard grpc_server_* ones, then the lab's per hook.
 func (m *Metrics) UnaryServerInterceptors() []grpc.UnaryServerInterceptor {

@@ -66,7 +66,8 @@ func Enabled(getenv func(string) string) (bool, error) {
 	if _, err := protocol(getenv); err != nil {
 		return false, err
 	}
-	return getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != "", nil
+	url, _ := Endpoint(getenv)
+	return url != "", nil
 }
 
 // protocol is OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL: grpc (the default) or
@@ -101,10 +102,7 @@ func FromEnv(ctx context.Context, getenv func(string) string, version string) (*
 	// The endpoint as getenv gives it; the exporter reads the other
 	// OTEL_EXPORTER_OTLP_* variables (headers, timeout, …) itself.
 	proto, _ := protocol(getenv)
-	endpoint, signal := getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"), true
-	if endpoint == "" {
-		endpoint, signal = getenv("OTEL_EXPORTER_OTLP_ENDPOINT"), false
-	}
+	endpoint, signal := Endpoint(getenv)
 	var exp sdktrace.SpanExporter
 	if proto == "grpc" {
 		exp, err = otlptracegrpc.New(ctx, otlptracegrpc.WithEndpointURL(endpoint))
@@ -150,14 +148,14 @@ func (t *Tracing) ServerOption() grpc.ServerOption { return t.handler }
 // endpoint refused or did not answer, or past a full queue.
 func (t *Tracing) Dropped() uint64 { return t.dropped.Load() }
 
-// Endpoint says where spans go, for the start-up log.
-func Endpoint(getenv func(string) string) string {
-	for _, k := range []string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"} {
-		if v := getenv(k); v != "" {
-			return strings.TrimSpace(v)
-		}
+// Endpoint is where spans go: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, the
+// signal's own URL (signal true), else OTEL_EXPORTER_OTLP_ENDPOINT, the
+// base URL of every signal; "" when neither is set.
+func Endpoint(getenv func(string) string) (url string, signal bool) {
+	if v := getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"); v != "" {
+		return v, true
 	}
-	return ""
+	return getenv("OTEL_EXPORTER_OTLP_ENDPOINT"), false
 }
 
 // Shutdown exports what is queued, within ctx.
