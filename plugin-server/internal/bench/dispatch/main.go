@@ -339,12 +339,7 @@ func report(opts options, results map[key][]roundResult, served, logLines uint64
 	for _, name := range opts.payloads {
 		for _, c := range opts.concurrency {
 			b, l := results[key{name, c, "bare"}], results[key{name, c, "lab"}]
-			var tr, pr []float64
-			for i := range b {
-				tr = append(tr, l[i].res.Throughput()/b[i].res.Throughput())
-				pr = append(pr, float64(l[i].res.P99())/float64(b[i].res.P99()))
-			}
-			tRatio, pRatio := load.Median(tr), load.Median(pr)
+			tRatio, pRatio := ratio(l, b, tput), ratio(l, b, p99)
 			met := tRatio >= minThroughputRatio && pRatio <= maxP99Ratio
 			allMet = allMet && met
 			verdict := "met"
@@ -396,6 +391,16 @@ func report(opts options, results map[key][]roundResult, served, logLines uint64
 func tput(r roundResult) float64 { return r.res.Throughput() }
 func p50(r roundResult) float64  { return float64(r.res.P50()) }
 func p99(r roundResult) float64  { return float64(r.res.P99()) }
+
+// ratio is the median over rounds of f of a server's round over f of the
+// bare echo's round beside it.
+func ratio(x, bare []roundResult, f func(roundResult) float64) float64 {
+	var rs []float64
+	for i := range bare {
+		rs = append(rs, f(x[i])/f(bare[i]))
+	}
+	return load.Median(rs)
+}
 
 func medianOf(rs []roundResult, f func(roundResult) float64) float64 {
 	var xs []float64

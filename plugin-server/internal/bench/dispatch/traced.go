@@ -10,8 +10,6 @@ import (
 	collectortrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
-
-	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/bench/load"
 )
 
 // traceparent is the W3C trace context every call carries, as the
@@ -60,19 +58,12 @@ func reportTraced(opts options, results map[key][]roundResult, served, logLines 
 	for _, name := range opts.payloads {
 		for _, c := range opts.concurrency {
 			b, l, tr := results[key{name, c, "bare"}], results[key{name, c, "lab"}], results[key{name, c, "traced"}]
-			ratio := func(x []roundResult, f func(roundResult) float64) float64 {
-				var rs []float64
-				for i := range b {
-					rs = append(rs, f(x[i])/f(b[i]))
-				}
-				return load.Median(rs)
-			}
 			fmt.Printf("%-7s %4d | %8.0f %7s %7s | %8.0f %7s %7s | %6.2f %6.2f | %6.2f %6.2f\n",
 				name, c, medianOf(tr, tput), durOf(tr, p50), durOf(tr, p99),
 				medianOf(l, tput), durOf(l, p50), cpuOf(l, roundResult.cpuPerCall),
-				ratio(tr, tput), ratio(tr, p99), ratio(l, tput), ratio(l, p99))
+				ratio(tr, b, tput), ratio(tr, b, p99), ratio(l, b, tput), ratio(l, b, p99))
 			if c == machineConcurrency {
-				parts = append(parts, fmt.Sprintf("%s=%.2f", name, ratio(tr, tput)))
+				parts = append(parts, fmt.Sprintf("%s=%.2f", name, ratio(tr, b, tput)))
 			}
 		}
 	}
