@@ -190,14 +190,7 @@ func TestConfigDataFacts(t *testing.T) {
 		id := newID(t)
 		mark := l.mark(t)
 		l.send(t, http.MethodGet, "/examples/anything/e2e/config-event", id, "", map[string]string{"Authorization": "Bearer not-a-lab-token"})
-		recs := l.waitJournal(t, mark, "the AuthFailure event of "+id, func(recs []journal.Record) bool {
-			for _, r := range byID(recs, id) {
-				if r.Kind == journal.KindEvent {
-					return true
-				}
-			}
-			return false
-		})
+		recs := l.waitJournal(t, mark, "the AuthFailure event of "+id, hasEvent(id))
 		for _, r := range byID(recs, id) {
 			if r.Kind != journal.KindEvent {
 				continue

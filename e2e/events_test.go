@@ -28,14 +28,7 @@ func TestBadKeyFiresAuthFailureEvent(t *testing.T) {
 	}
 
 	// The gateway fires events asynchronously, after answering.
-	l.waitJournal(t, mark, "an AuthFailure event with correlation id "+id, func(recs []journal.Record) bool {
-		for _, r := range byID(recs, id) {
-			if r.Kind == journal.KindEvent {
-				return true
-			}
-		}
-		return false
-	})
+	l.waitJournal(t, mark, "an AuthFailure event with correlation id "+id, hasEvent(id))
 	recs := l.recordsFor(t, mark, id)
 	if len(recs) != 2 || recs[0].Kind != journal.KindDispatch || recs[1].Kind != journal.KindEvent {
 		t.Fatalf("X-Request-Id %s: expected exactly the Pre dispatch then the AuthFailure event; the journal held:\n%s", id, describe(recs))

@@ -221,6 +221,14 @@ func (l *Lab) recordsFor(t *testing.T, mark, id string) []journal.Record {
 	return byID(recs, id)
 }
 
+// hasEvent is a waitJournal condition: an event of correlation id id is in
+// the records (the gateway fires events asynchronously, after answering).
+func hasEvent(id string) func([]journal.Record) bool {
+	return func(recs []journal.Record) bool {
+		return slices.ContainsFunc(byID(recs, id), func(r journal.Record) bool { return r.Kind == journal.KindEvent })
+	}
+}
+
 // byID keeps the records of one correlation id.
 func byID(recs []journal.Record, id string) []journal.Record {
 	var out []journal.Record

@@ -28,8 +28,6 @@ func (l *Lab) scrape(t *testing.T) map[string]float64 {
 	t.Helper()
 	url := l.MetricsURL
 	if !l.External {
-		// Looked up each time: a restarted plugin server (TestPluginServerOutage)
-		// gets another random host port.
 		ep, err := l.endpoint(shared.ctx, "plugin-server", "9464/tcp")
 		if err != nil {
 			t.Fatal(err)
