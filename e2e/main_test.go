@@ -65,6 +65,8 @@ type Lab struct {
 	// JaegerURL is Jaeger's query API and UI when the lab runs with its
 	// tracing part (compose.tracing.yaml); NoTracing says why not.
 	JaegerURL, NoTracing string
+	// InspectorURL is the inspector's page (compose.yaml's inspector).
+	InspectorURL string
 
 	project string
 	stack   *compose.DockerCompose
@@ -246,7 +248,7 @@ func startLab(t *testing.T) (*Lab, string, error) {
 	}
 	// Random host ports: "0" in compose.yaml's 127.0.0.1:${..._PORT}:port.
 	stack.WithEnv(map[string]string{"TYK_GATEWAY_PORT": "0", "PLUGIN_SERVER_PORT": "0", "LAB_REDIS_PORT": "0",
-		"PLUGIN_METRICS_PORT": "0", "JAEGER_UI_PORT": "0"})
+		"PLUGIN_METRICS_PORT": "0", "JAEGER_UI_PORT": "0", "INSPECTOR_PORT": "0"})
 	l.stack = stack
 	// Teardown is registered before Up's error is looked at: a half-started
 	// stack is removed too.
@@ -275,6 +277,11 @@ func startLab(t *testing.T) (*Lab, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
+	inspector, err := l.endpoint(ctx, "inspector", "7070/tcp")
+	if err != nil {
+		return nil, "", err
+	}
+	l.InspectorURL = "http://" + inspector
 	if noTracing == "" {
 		jaeger, err := l.endpoint(ctx, "jaeger", "16686/tcp")
 		if err != nil {
@@ -308,12 +315,16 @@ func connectExternal(t *testing.T, gatewayURL string) (*Lab, error) {
 		addr = "127.0.0.1:6380"
 	}
 	l := &Lab{
-		GatewayURL: strings.TrimRight(gatewayURL, "/"),
-		Redis:      redis.NewClient(&redis.Options{Addr: addr, DB: journalDB}),
-		External:   true,
-		MetricsURL: os.Getenv("E2E_METRICS_URL"),
-		JaegerURL:  os.Getenv("E2E_JAEGER_URL"),
-		http:       &http.Client{Timeout: requestTimeout},
+		GatewayURL:   strings.TrimRight(gatewayURL, "/"),
+		Redis:        redis.NewClient(&redis.Options{Addr: addr, DB: journalDB}),
+		External:     true,
+		MetricsURL:   os.Getenv("E2E_METRICS_URL"),
+		JaegerURL:    os.Getenv("E2E_JAEGER_URL"),
+		InspectorURL: os.Getenv("E2E_INSPECTOR_URL"),
+		http:         &http.Client{Timeout: requestTimeout},
+	}
+	if l.InspectorURL == "" {
+		l.InspectorURL = "http://127.0.0.1:7070"
 	}
 	if l.MetricsURL == "" {
 		l.MetricsURL = "http://127.0.0.1:9464/metrics"

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"time"
 
 	"google.golang.org/grpc"
@@ -24,11 +25,15 @@ func healthcheck(ctx context.Context, args []string, getenv func(string) string,
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", localAddr(getenv(config.EnvListenAddr)), "address of the server to check")
 	timeout := fs.Duration("timeout", 3*time.Second, "give up after this long")
+	httpURL := fs.String("http", "", "check an HTTP server instead (the inspector): exit 0 when this URL answers 200")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
+	if *httpURL != "" {
+		return httpHealthcheck(ctx, *httpURL)
+	}
 	conn, err := grpc.NewClient(*addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		return fmt.Errorf("healthcheck %s: %w", *addr, err)
@@ -40,6 +45,22 @@ func healthcheck(ctx context.Context, args []string, getenv func(string) string,
 	}
 	if resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
 		return fmt.Errorf("healthcheck %s: %s", *addr, resp.GetStatus())
+	}
+	return nil
+}
+
+func httpHealthcheck(ctx context.Context, url string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return fmt.Errorf("healthcheck %s: %w", url, err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("healthcheck %s: %w", url, err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("healthcheck %s: %s", url, resp.Status)
 	}
 	return nil
 }

@@ -8,6 +8,7 @@
 //	plugin-server [flags]              serve (see -h for flags and env vars)
 //	plugin-server healthcheck [-addr]  exit 0 when the server is SERVING
 //	plugin-server journal [flags]      print journal records as JSON lines
+//	plugin-server inspect [flags]      serve the inspector (the journal as a web page)
 package main
 
 import (
@@ -54,6 +55,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = healthcheck(ctx, args[1:], getenv, stderr)
 	case len(args) > 0 && args[0] == "journal":
 		err = printJournal(ctx, args[1:], getenv, stdout, stderr)
+	case len(args) > 0 && args[0] == "inspect":
+		err = inspect(ctx, args[1:], getenv, stderr)
 	default:
 		err = serveMain(ctx, args, getenv, stderr)
 	}

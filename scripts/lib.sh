@@ -20,3 +20,4 @@ tracing_on() { [[ ${COMPOSE_FILE:-} == *compose.tracing.yaml* ]]; }
 GATEWAY_URL="http://127.0.0.1:${TYK_GATEWAY_PORT:?set in .env}"
 PLUGIN_ADDR="127.0.0.1:${PLUGIN_SERVER_PORT:?set in .env}"
 METRICS_URL="http://127.0.0.1:${PLUGIN_METRICS_PORT:?set in .env}/metrics"
+INSPECTOR_URL="http://127.0.0.1:${INSPECTOR_PORT:?set in .env}"

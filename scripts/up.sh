@@ -15,6 +15,9 @@ cat <<TXT
 
 The lab is up: Tyk Gateway $GATEWAY_URL, plugin server $PLUGIN_ADDR (gRPC),
 its Prometheus metrics $METRICS_URL.
+
+Inspector: $INSPECTOR_URL  (open it, send a request below, click it: every hook's
+received and returned object, what changed, and what the gateway does with it)
 $(if tracing_on; then echo "Tracing is on: Jaeger http://127.0.0.1:${JAEGER_UI_PORT:?set in .env} (the trace of each request: gateway and every hook)."; else echo "Tracing is off: make up TRACING=1 adds Jaeger and traces every hook."; fi)
 
 APIs (apis/) in front of go-httpbin (/anything echoes the request):
@@ -26,7 +29,7 @@ APIs (apis/) in front of go-httpbin (/anything echoes the request):
   curl $GATEWAY_URL/config/anything/hello  $GATEWAY_URL/oas-config/anything/hello  # one hook, each API's config_data
   curl $GATEWAY_URL/no-plugins/anything/hello                             # no plugins (baseline)
 
-What the plugin server received:
+What the plugin server received (or open the inspector):
   make smoke      # call each API, show the dispatches and what each hook changed
   make capture    # write what the gateway sent, for plugintest unit tests
   make dev        # the plugin server rebuilt and swapped on every save

@@ -29,6 +29,10 @@ import (
 // DefaultStream is the stream key the plugin server writes to by default.
 const DefaultStream = "plugin-lab:journal"
 
+// DefaultMaxLen is the stream's default bound (approximate), and so how
+// many records the inspector keeps.
+const DefaultMaxLen = 10000
+
 // Kind tells dispatch records from event records.
 type Kind string
 
@@ -78,7 +82,10 @@ type Record struct {
 	CorrelationID string `json:"correlation_id,omitempty"`
 	// TraceID is the OpenTelemetry trace the call belongs to (the
 	// gateway's, when it sends one), when the plugin server traces.
-	TraceID    string `json:"trace_id,omitempty"`
+	TraceID string `json:"trace_id,omitempty"`
+	// Replica names the plugin server that wrote the record (its host
+	// name), so that records of several replicas can be told apart.
+	Replica    string `json:"replica,omitempty"`
 	DurationUS int64  `json:"duration_us"`
 
 	// Changes says what the plugin changed in the object it returned, one
@@ -145,6 +152,7 @@ func (r *Record) LogValue() slog.Value {
 	str("key", r.Key)
 	str("correlation_id", r.CorrelationID)
 	str("trace_id", r.TraceID)
+	str("replica", r.Replica)
 	a = append(a, slog.Int64("duration_us", r.DurationUS))
 	if len(r.Changes) > 0 {
 		a = append(a, slog.Any("changes", r.Changes))
@@ -193,6 +201,9 @@ func (r *Record) Text() string {
 	}
 	if r.TraceID != "" {
 		fmt.Fprintf(&b, " trace=%s", r.TraceID)
+	}
+	if r.Replica != "" {
+		fmt.Fprintf(&b, " replica=%s", r.Replica)
 	}
 	if o := r.Outcome(); o != "" {
 		fmt.Fprintf(&b, " → %s", o)

@@ -26,10 +26,12 @@ const fingerprintPrefix = "redacted:sha256:"
 
 // Fingerprint replaces a secret by a short hash of it, so that two records
 // can be told to carry the same key without revealing it. The empty string
-// stays empty: "no key" must remain visible.
+// stays empty: "no key" must remain visible. A fingerprint stays itself, so
+// that redacting a redacted object again (the inspector does) changes
+// nothing.
 func Fingerprint(secret string) string {
-	if secret == "" {
-		return ""
+	if secret == "" || isFingerprint(secret) {
+		return secret
 	}
 	// Keys are short: hash them from the stack rather than a heap copy.
 	var in [128]byte
@@ -43,6 +45,15 @@ func Fingerprint(secret string) string {
 	copy(fp[:], fingerprintPrefix)
 	hex.Encode(fp[len(fingerprintPrefix):], sum[:6])
 	return string(fp[:])
+}
+
+func isFingerprint(s string) bool {
+	hexPart, ok := strings.CutPrefix(s, fingerprintPrefix)
+	if !ok || len(hexPart) != 12 {
+		return false
+	}
+	_, err := hex.DecodeString(hexPart)
+	return err == nil
 }
 
 // sensitiveHeaders are header names (lower case) that carry credentials.

@@ -385,3 +385,23 @@ func equalMaps(a, b map[string]string) bool {
 	}
 	return true
 }
+
+// The inspector redacts the journal's objects again: a second redaction
+// must change nothing, or fingerprints would differ from the log's.
+func TestRedactingTwiceChangesNothing(t *testing.T) {
+	objs := captures.MustDispatches(t)
+	filled := &coprocess.Object{}
+	protofill.Fill(filled.ProtoReflect(), 1)
+	filled.Request.Headers["Authorization"] = testBearer
+	filled.Request.Params["api_key"] = testKey
+	for i, o := range append(objs, filled) {
+		once := For(Options{MaxBody: -1}, o).Object(o)
+		twice := For(Options{MaxBody: -1}, once).Object(once)
+		if !proto.Equal(once, twice) {
+			t.Errorf("object %d: redacted twice differs from once:\nonce  %v\ntwice %v", i, once, twice)
+		}
+	}
+	if fp := Fingerprint(testKey); Fingerprint(fp) != fp {
+		t.Errorf("Fingerprint(Fingerprint(k)) = %q, want %q", Fingerprint(fp), fp)
+	}
+}

@@ -113,7 +113,7 @@ func Load(args []string, getenv func(string) string, usageOut io.Writer) (Config
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", env.duration(EnvShutdownTimeout, grpcserver.DefaultShutdownTimeout), "graceful stop limit ($"+EnvShutdownTimeout+")")
 	fs.StringVar(&c.JournalRedisURL, "journal-redis-url", env.str(EnvJournalRedisURL, ""), "Redis URL of the journal; empty disables it ($"+EnvJournalRedisURL+")")
 	fs.StringVar(&c.JournalStream, "journal-stream", env.str(EnvJournalStream, journal.DefaultStream), "journal stream key ($"+EnvJournalStream+")")
-	fs.Int64Var(&c.JournalMaxLen, "journal-maxlen", int64(env.integer(EnvJournalMaxLen, 10000)), "approximate maximum stream length ($"+EnvJournalMaxLen+")")
+	fs.Int64Var(&c.JournalMaxLen, "journal-maxlen", int64(env.integer(EnvJournalMaxLen, journal.DefaultMaxLen)), "approximate maximum stream length ($"+EnvJournalMaxLen+")")
 	fs.IntVar(&c.JournalBuffer, "journal-buffer", env.integer(EnvJournalBuffer, 10000), "entries buffered while Redis is slow ($"+EnvJournalBuffer+")")
 	fs.DurationVar(&c.JournalLinger, "journal-linger", env.duration(EnvJournalLinger, journal.DefaultLinger), "how long journal entries gather before one write to Redis; 0 for none ($"+EnvJournalLinger+")")
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", env.str(EnvMetricsAddr, ""), "Prometheus metrics address (/metrics), e.g. :9464; empty disables them ($"+EnvMetricsAddr+")")

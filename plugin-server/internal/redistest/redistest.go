@@ -73,6 +73,25 @@ func start(t testing.TB, bin string) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	return startOn(t, bin, port)
+}
+
+// Restart stops the server and starts a new, empty one on the same port
+// (the lab's Redis keeps nothing on disk either), as a restarted
+// container would be.
+func (s *Server) Restart(t testing.TB) *Server {
+	t.Helper()
+	s.Stop()
+	_, port, _ := net.SplitHostPort(s.Addr)
+	p, _ := strconv.Atoi(port)
+	n, err := startOn(t, s.cmd.Path, p)
+	if err != nil {
+		t.Fatalf("restarting redis-server: %v", err)
+	}
+	return n
+}
+
+func startOn(t testing.TB, bin string, port int) (*Server, error) {
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	s := &Server{
 		Addr:   addr,
