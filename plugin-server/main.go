@@ -24,13 +24,16 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/keepalive"
 
 	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/config"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/deadline"
 	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/grpcserver"
 	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/instrument"
 	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/logwriter"
@@ -75,6 +78,14 @@ func serveMain(ctx context.Context, args []string, getenv func(string) string, s
 	if err != nil {
 		return err
 	}
+	if cfg.Check {
+		if _, err := hooksFor(cfg); err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "plugin-server: configuration ok: dispatch timeout %s, fail open %q, max connection age %s, journal %t, log level %s, redaction %t\n",
+			cfg.DispatchTimeout, cfg.FailOpen, cfg.MaxConnectionAge, cfg.JournalRedisURL != "", cfg.LogLevel, cfg.Redact)
+		return nil
+	}
 	out := logwriter.New(stderr)
 	defer out.Close()
 	log := slog.New(logwriter.NewHandler(out, &slog.HandlerOptions{Level: cfg.LogLevel}))
@@ -101,17 +112,22 @@ func serve(ctx context.Context, cfg config.Config, getenv func(string) string, l
 		jw = journal.NewWriter(rdb, cfg.JournalOptions(log))
 		log.Info("journal on", "redis", rdb.Options().Addr, "db", rdb.Options().DB, "stream", cfg.JournalStream)
 	}
+	hooks, err := hooksFor(cfg)
+	if err != nil {
+		return err
+	}
+	replica := cfg.Replica
+	if replica == "" {
+		replica = replicaName(ctx)
+	}
 	instr := instrument.New(instrument.Options{
 		Logger:            log,
 		Journal:           journalOrNil(jw),
 		Redact:            cfg.Redact,
 		MaxBody:           cfg.JournalMaxBody,
 		CorrelationHeader: cfg.CorrelationHeader,
+		Replica:           replica,
 	})
-	// The plugin's hooks, and the probes of the e2e suite's gateway facts
-	// (apis/classic-facts.json).
-	hooks := plugin.Hooks()
-	maps.Copy(hooks, returned.Hooks())
 
 	// Tracing (off unless OTEL_* say where to send spans): a stats handler
 	// starts each call's span, the instrumentation names and annotates it.
@@ -159,7 +175,19 @@ func serve(ctx context.Context, cfg config.Config, getenv func(string) string, l
 			}
 		}()
 	}
-	unary = append(unary, instr.UnaryServerInterceptor())
+	// The deadline goes after the instrumentation, which journals what
+	// became of the call: its error, or that it failed open.
+	unary = append(unary, instr.UnaryServerInterceptor(),
+		deadline.UnaryServerInterceptor(deadline.Options{Timeout: cfg.DispatchTimeout, FailOpen: cfg.FailOpen, Logger: log}))
+	if cfg.MaxConnectionAge > 0 {
+		// Clients reconnect now and then, and so ask DNS again: a gateway
+		// with round robin finds replicas added since. In-flight calls get
+		// the graceful stop's time to finish.
+		serverOpts = append(serverOpts, grpc.KeepaliveParams(keepalive.ServerParameters{
+			MaxConnectionAge:      cfg.MaxConnectionAge,
+			MaxConnectionAgeGrace: cfg.ShutdownTimeout,
+		}))
+	}
 	srv := grpcserver.New(plugin.WithHooks(log, hooks), grpcserver.Options{
 		Logger:          log,
 		MaxRecvBytes:    cfg.MaxRecvBytes,
@@ -172,7 +200,8 @@ func serve(ctx context.Context, cfg config.Config, getenv func(string) string, l
 	if met != nil {
 		met.InitializeMetrics(srv.GRPC())
 	}
-	log.Info("plugin server limits", "max_recv_bytes", cfg.MaxRecvBytes, "max_send_bytes", cfg.MaxSendBytes)
+	log.Info("plugin server settings", "replica", replica, "max_recv_bytes", cfg.MaxRecvBytes, "max_send_bytes", cfg.MaxSendBytes,
+		"dispatch_timeout", cfg.DispatchTimeout.String(), "fail_open", cfg.FailOpen, "max_connection_age", cfg.MaxConnectionAge.String())
 	err = srv.Serve(ctx, lis)
 	if jw != nil {
 		flushCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -184,6 +213,21 @@ func serve(ctx context.Context, cfg config.Config, getenv func(string) string, l
 	return err
 }
 
+// hooksFor is what the plugin server serves: the plugin's hooks, and the
+// probes of the e2e suite's gateway facts (apis/classic-facts.json). It
+// fails when the configuration names a hook it does not have.
+func hooksFor(cfg config.Config) (map[string]plugin.Hook, error) {
+	hooks := plugin.Hooks()
+	maps.Copy(hooks, returned.Hooks())
+	for _, name := range cfg.FailOpen {
+		if _, ok := hooks[name]; !ok {
+			return nil, fmt.Errorf("%s names %q, which is no hook of this plugin server (its hooks: %s)",
+				config.EnvFailOpen, name, strings.Join(slices.Sorted(maps.Keys(hooks)), ", "))
+		}
+	}
+	return hooks, nil
+}
+
 // buildVersion is the plugin server's module version, "(devel)" for a
 // build from a work tree.
 func buildVersion() string {
@@ -191,6 +235,31 @@ func buildVersion() string {
 		return bi.Main.Version
 	}
 	return "(devel)"
+}
+
+// replicaName is what the journal and log call this plugin server: the
+// name Docker's DNS gives its address (compose names a replica
+// <project>-plugin-server-<n>), else its host name.
+func replicaName(ctx context.Context) string {
+	host, err := os.Hostname()
+	if err != nil {
+		return ""
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	addrs, err := net.DefaultResolver.LookupHost(ctx, host)
+	if err != nil || len(addrs) == 0 {
+		return host
+	}
+	names, err := net.DefaultResolver.LookupAddr(ctx, addrs[0])
+	if err != nil || len(names) == 0 {
+		return host
+	}
+	name, _, _ := strings.Cut(names[0], ".")
+	if name == "" || name == "localhost" {
+		return host
+	}
+	return name
 }
 
 // newRedis connects to the journal's Redis with short timeouts: a hung

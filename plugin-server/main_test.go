@@ -184,6 +184,11 @@ func TestRunErrors(t *testing.T) {
 		{"bad journal URL", map[string]string{config.EnvJournalRedisURL: "http://x"}, []string{"-listen", "127.0.0.1:0"}, 1, "journal Redis URL"},
 		{"journal without URL", nil, []string{"journal"}, 1, "no Redis URL"},
 		{"journal help", nil, []string{"journal", "-h"}, 0, "-correlation-id"},
+		{"timeout that does not parse", map[string]string{config.EnvDispatchTimeout: "5 seconds"}, nil, 1, config.EnvDispatchTimeout + `="5 seconds": want a duration`},
+		{"negative timeout", nil, []string{"-dispatch-timeout", "-1s"}, 1, "dispatch timeout must not be negative"},
+		{"fail-open list of nothing", map[string]string{config.EnvFailOpen: " , "}, nil, 1, `fail-open list " , " names no hook`},
+		{"fail-open names no hook", map[string]string{config.EnvFailOpen: "ExampleEnrich,ExampleEnrichh"}, []string{"-listen", "127.0.0.1:0"}, 1,
+			config.EnvFailOpen + ` names "ExampleEnrichh", which is no hook of this plugin server (its hooks: `},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -18,6 +18,39 @@ case ${TRACING:-} in
 esac
 tracing_on() { [[ ${COMPOSE_FILE:-} == *compose.tracing.yaml* ]]; }
 GATEWAY_URL="http://127.0.0.1:${TYK_GATEWAY_PORT:?set in .env}"
-PLUGIN_ADDR="127.0.0.1:${PLUGIN_SERVER_PORT:?set in .env}"
-METRICS_URL="http://127.0.0.1:${PLUGIN_METRICS_PORT:?set in .env}/metrics"
+# The ports are ranges (one port per replica): the first replica's.
+PLUGIN_ADDR="127.0.0.1:${PLUGIN_SERVER_PORT%%-*}"
+METRICS_URL="http://127.0.0.1:${PLUGIN_METRICS_PORT%%-*}/metrics"
 INSPECTOR_URL="http://127.0.0.1:${INSPECTOR_PORT:?set in .env}"
+
+# check_replicas fails, saying why, unless PLUGIN_REPLICAS is a whole number
+# from 1 to the size of the port ranges.
+check_replicas() {
+  local n=${PLUGIN_REPLICAS:-} first last
+  first=${PLUGIN_SERVER_PORT%%-*} last=${PLUGIN_SERVER_PORT##*-}
+  if ! [[ $n =~ ^[1-9][0-9]*$ ]]; then
+    echo "PLUGIN_REPLICAS=\"$n\" (.env): want a positive whole number of plugin servers, e.g. 1 or 3. Nothing was started." >&2
+    exit 2
+  fi
+  if ((first != 0 && n > last - first + 1)); then
+    echo "PLUGIN_REPLICAS=$n (.env): the port range PLUGIN_SERVER_PORT=$PLUGIN_SERVER_PORT has room for $((last - first + 1)); widen it (and PLUGIN_METRICS_PORT). Nothing was started." >&2
+    exit 2
+  fi
+}
+
+# replicas_text says where each plugin server listens.
+replicas_text() {
+  local ids id grpc metrics n=0
+  ids=$($COMPOSE ps -q plugin-server)
+  for id in $ids; do n=$((n + 1)); done
+  if ((n <= 1)); then
+    echo "plugin server $PLUGIN_ADDR (gRPC), its Prometheus metrics $METRICS_URL."
+    return
+  fi
+  echo "$n plugin servers behind the gateway's round robin (gRPC, metrics):"
+  for id in $ids; do
+    grpc=$(docker port "$id" 50051/tcp | head -1)
+    metrics=$(docker port "$id" 9464/tcp | head -1)
+    printf '  %-32s %s  http://%s/metrics\n' "$(docker inspect -f '{{.Name}}' "$id" | tr -d /)" "$grpc" "$metrics"
+  done
+}

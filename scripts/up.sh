@@ -3,7 +3,16 @@
 # answering; on failure shows the logs of what did not come up.
 source "$(dirname "$0")/lib.sh"
 
-if ! $COMPOSE up --detach --build --wait --wait-timeout 300; then
+# Bad settings stop here, before anything starts: the replica count, then
+# the plugin server's own settings, checked by the image just built.
+check_replicas
+$COMPOSE build
+if ! $COMPOSE run --rm --no-deps -T plugin-server -check; then
+  echo "up: the plugin server's settings (.env, compose.yaml) are wrong: see above. Nothing was started." >&2
+  exit 1
+fi
+
+if ! $COMPOSE up --detach --wait --wait-timeout 300; then
   echo >&2
   echo "The lab did not become healthy. Service states and recent logs:" >&2
   $COMPOSE ps --all >&2
@@ -13,8 +22,7 @@ fi
 
 cat <<TXT
 
-The lab is up: Tyk Gateway $GATEWAY_URL, plugin server $PLUGIN_ADDR (gRPC),
-its Prometheus metrics $METRICS_URL.
+The lab is up: Tyk Gateway $GATEWAY_URL, $(replicas_text)
 
 Inspector: $INSPECTOR_URL  (open it, send a request below, click it: every hook's
 received and returned object, what changed, and what the gateway does with it)

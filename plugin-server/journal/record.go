@@ -95,6 +95,10 @@ type Record struct {
 	// Error is the gRPC error the plugin returned: the gateway answered
 	// the client 500 "Middleware error" (403 for CustomKeyCheck).
 	Error string `json:"error,omitempty"`
+	// FailedOpen is why the hook failed when it is one that fails open
+	// (PLUGIN_FAIL_OPEN): the gateway got the object it sent, unchanged,
+	// and the request went on.
+	FailedOpen string `json:"failed_open,omitempty"`
 
 	// EventType and Event are an event's type and redacted payload.
 	EventType string          `json:"event_type,omitempty"`
@@ -158,6 +162,7 @@ func (r *Record) LogValue() slog.Value {
 		a = append(a, slog.Any("changes", r.Changes))
 	}
 	str("error", r.Error)
+	str("failed_open", r.FailedOpen)
 	str("event_type", r.EventType)
 	if len(r.Event) > 0 {
 		a = append(a, slog.Any("event", r.Event))
@@ -173,6 +178,8 @@ func (r *Record) Outcome() string {
 		return ""
 	case r.Error != "":
 		return "error: " + r.Error
+	case r.FailedOpen != "":
+		return "failed open (sent on unchanged): " + r.FailedOpen
 	case len(r.Changes) == 0:
 		return "unchanged"
 	default:

@@ -28,6 +28,8 @@ func Examples() map[string]Hook {
 		"ExamplePost":        ExamplePost,
 		"ExampleResponse":    ExampleResponse,
 		"ExampleConfigured":  ExampleConfigured,
+		"ExampleSlowCheck":   ExampleSlowCheck,
+		"ExampleEnrich":      ExampleEnrich,
 	}
 }
 

@@ -58,6 +58,31 @@ const (
 	// EnvMetricsAddr is where Prometheus metrics are served (/metrics), off
 	// the gRPC port, e.g. :9464 (flag -metrics-addr). Empty: no metrics.
 	EnvMetricsAddr = "PLUGIN_METRICS_ADDR"
+	// EnvDispatchTimeout bounds every Dispatch (the gateway sets no
+	// deadline); 0 turns the bound off (flag -dispatch-timeout).
+	EnvDispatchTimeout = "PLUGIN_DISPATCH_TIMEOUT"
+	// EnvFailOpen lists hook names (comma-separated) whose failure lets the
+	// request go on unchanged instead of failing it (flag -fail-open).
+	EnvFailOpen = "PLUGIN_FAIL_OPEN"
+	// EnvMaxConnectionAge is how long a client connection may live before
+	// the server asks the client to reconnect, so that a gateway finds new
+	// replicas (flag -max-connection-age); 0 for ever.
+	EnvMaxConnectionAge = "PLUGIN_MAX_CONNECTION_AGE"
+	// EnvReplica names this replica in the journal and the log (flag
+	// -replica); unset, the name Docker's DNS gives the container, else
+	// the host name.
+	EnvReplica = "PLUGIN_REPLICA"
+)
+
+// Defaults of the production settings.
+const (
+	// DefaultDispatchTimeout is shorter than the graceful stop
+	// (grpcserver.DefaultShutdownTimeout), so that a stopping replica
+	// never cuts a call off: every call ends before the stop's limit.
+	DefaultDispatchTimeout = 5 * time.Second
+	// DefaultMaxConnectionAge makes the gateway reconnect, and so ask DNS
+	// again for the replicas, every 30 s or so (gRPC adds ±10 % jitter).
+	DefaultMaxConnectionAge = 30 * time.Second
 )
 
 // Config is the plugin server's configuration.
@@ -78,6 +103,15 @@ type Config struct {
 	JournalLinger   time.Duration
 
 	MetricsAddr string
+
+	DispatchTimeout  time.Duration
+	FailOpen         []string
+	MaxConnectionAge time.Duration
+	Replica          string
+
+	// Check: check the configuration and exit (make up does, before it
+	// starts anything).
+	Check bool
 }
 
 // JournalOptions are the journal writer's options this configuration
@@ -118,6 +152,11 @@ func Load(args []string, getenv func(string) string, usageOut io.Writer) (Config
 	fs.DurationVar(&c.JournalLinger, "journal-linger", env.duration(EnvJournalLinger, journal.DefaultLinger), "how long journal entries gather before one write to Redis; 0 for none ($"+EnvJournalLinger+")")
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", env.str(EnvMetricsAddr, ""), "Prometheus metrics address (/metrics), e.g. :9464; empty disables them ($"+EnvMetricsAddr+")")
 	fs.IntVar(&c.JournalMaxBody, "journal-max-body-bytes", env.integer(EnvJournalMaxBody, 1024), "bytes of each body kept in the journal, -1 for all ($"+EnvJournalMaxBody+")")
+	fs.DurationVar(&c.DispatchTimeout, "dispatch-timeout", env.duration(EnvDispatchTimeout, DefaultDispatchTimeout), "longest a Dispatch may take before it ends with DeadlineExceeded; 0 for no bound ($"+EnvDispatchTimeout+")")
+	failOpen := fs.String("fail-open", env.str(EnvFailOpen, ""), "hook names, comma-separated, whose failure (error, panic, timeout) lets the request go on unchanged ($"+EnvFailOpen+")")
+	fs.DurationVar(&c.MaxConnectionAge, "max-connection-age", env.duration(EnvMaxConnectionAge, DefaultMaxConnectionAge), "how long a client connection lives before the client is asked to reconnect (and re-resolve DNS); 0 for ever ($"+EnvMaxConnectionAge+")")
+	fs.BoolVar(&c.Check, "check", false, "check the configuration, print it, and exit")
+	fs.StringVar(&c.Replica, "replica", env.str(EnvReplica, ""), "this replica's name in the journal and log ($"+EnvReplica+"; default: its DNS name or host name)")
 
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -140,6 +179,18 @@ func Load(args []string, getenv func(string) string, usageOut io.Writer) (Config
 		return c, errors.New("journal maxlen and buffer must be positive")
 	case c.JournalLinger < 0:
 		return c, errors.New("journal linger must not be negative")
+	case c.DispatchTimeout < 0:
+		return c, errors.New("dispatch timeout must not be negative (0 turns it off)")
+	case c.MaxConnectionAge < 0:
+		return c, errors.New("max connection age must not be negative (0: for ever)")
+	}
+	for _, name := range strings.Split(*failOpen, ",") {
+		if name = strings.TrimSpace(name); name != "" {
+			c.FailOpen = append(c.FailOpen, name)
+		}
+	}
+	if *failOpen != "" && len(c.FailOpen) == 0 {
+		return c, fmt.Errorf("fail-open list %q names no hook", *failOpen)
 	}
 	if c.MetricsAddr != "" {
 		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {

@@ -5,6 +5,7 @@ package config
 import (
 	"io"
 	"log/slog"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -35,8 +36,10 @@ func TestDefaults(t *testing.T) {
 		JournalBuffer:     10000,
 		JournalMaxBody:    1024,
 		JournalLinger:     journal.DefaultLinger,
+		DispatchTimeout:   DefaultDispatchTimeout,
+		MaxConnectionAge:  DefaultMaxConnectionAge,
 	}
-	if c != want {
+	if !reflect.DeepEqual(c, want) {
 		t.Errorf("defaults = %+v\nwant %+v", c, want)
 	}
 }
@@ -56,6 +59,10 @@ func TestPrecedence(t *testing.T) {
 		EnvJournalBuffer:     "60",
 		EnvJournalMaxBody:    "-1",
 		EnvJournalLinger:     "0s",
+		EnvDispatchTimeout:   "2s",
+		EnvFailOpen:          "A, B",
+		EnvMaxConnectionAge:  "0",
+		EnvReplica:           "env-replica",
 	}
 	tests := []struct {
 		name  string
@@ -63,20 +70,22 @@ func TestPrecedence(t *testing.T) {
 		check func(c Config) bool
 	}{
 		{"environment over defaults", nil, func(c Config) bool {
-			return c == Config{ListenAddr: "127.0.0.1:6000", LogLevel: slog.LevelDebug, Redact: false, CorrelationHeader: "X-Corr",
+			return reflect.DeepEqual(c, Config{ListenAddr: "127.0.0.1:6000", LogLevel: slog.LevelDebug, Redact: false, CorrelationHeader: "X-Corr",
 				MaxRecvBytes: 1000, MaxSendBytes: 2000, ShutdownTimeout: 3 * time.Second, JournalRedisURL: "redis://env:6379/1",
-				JournalStream: "env:stream", JournalMaxLen: 50, JournalBuffer: 60, JournalMaxBody: -1, JournalLinger: 0}
+				JournalStream: "env:stream", JournalMaxLen: 50, JournalBuffer: 60, JournalMaxBody: -1, JournalLinger: 0,
+				DispatchTimeout: 2 * time.Second, FailOpen: []string{"A", "B"}, MaxConnectionAge: 0, Replica: "env-replica"})
 		}},
 		{"flags over environment", []string{
 			"-listen", ":7000", "-log-level", "warn", "-redact=true", "-correlation-header", "X-Flag",
 			"-max-recv-bytes", "10", "-max-send-bytes", "20", "-shutdown-timeout", "1m",
 			"-journal-redis-url", "redis://flag:6379/2", "-journal-stream", "flag:stream",
 			"-journal-maxlen", "5", "-journal-buffer", "6", "-journal-max-body-bytes", "7",
-			"-journal-linger", "5ms",
+			"-journal-linger", "5ms", "-dispatch-timeout", "0", "-fail-open", "C", "-max-connection-age", "1m", "-replica", "flag-replica",
 		}, func(c Config) bool {
-			return c == Config{ListenAddr: ":7000", LogLevel: slog.LevelWarn, Redact: true, CorrelationHeader: "X-Flag",
+			return reflect.DeepEqual(c, Config{ListenAddr: ":7000", LogLevel: slog.LevelWarn, Redact: true, CorrelationHeader: "X-Flag",
 				MaxRecvBytes: 10, MaxSendBytes: 20, ShutdownTimeout: time.Minute, JournalRedisURL: "redis://flag:6379/2",
-				JournalStream: "flag:stream", JournalMaxLen: 5, JournalBuffer: 6, JournalMaxBody: 7, JournalLinger: 5 * time.Millisecond}
+				JournalStream: "flag:stream", JournalMaxLen: 5, JournalBuffer: 6, JournalMaxBody: 7, JournalLinger: 5 * time.Millisecond,
+				FailOpen: []string{"C"}, MaxConnectionAge: time.Minute, Replica: "flag-replica"})
 		}},
 		{"one flag, the rest from the environment", []string{"-redact"}, func(c Config) bool {
 			return c.Redact && c.ListenAddr == "127.0.0.1:6000" && c.JournalMaxBody == -1

@@ -46,6 +46,8 @@ type Options struct {
 	// CorrelationHeader names the request header whose value ties records
 	// to a client request.
 	CorrelationHeader string
+	// Replica names this plugin server in every record.
+	Replica string
 }
 
 // Instrument is the lab's instrumentation.
@@ -55,6 +57,7 @@ type Instrument struct {
 	redact     bool
 	maxBody    int
 	corrHeader string
+	replica    string
 }
 
 // New returns the instrumentation for opts.
@@ -69,6 +72,7 @@ func New(opts Options) *Instrument {
 		redact:     opts.Redact,
 		maxBody:    opts.MaxBody,
 		corrHeader: textproto.CanonicalMIMEHeaderKey(opts.CorrelationHeader),
+		replica:    opts.Replica,
 	}
 }
 
@@ -99,10 +103,24 @@ var hookMessages = map[coprocess.HookType]string{
 	coprocess.HookType_Response:       "response hook: upstream answered",
 }
 
+// failedOpenKey holds, in a Dispatch's context, where an interceptor after
+// the instrumentation says that the hook failed open (FailedOpen).
+type failedOpenKey struct{}
+
+// FailedOpen tells the instrumentation that the hook of this Dispatch
+// failed (reason) and that the gateway gets the object it sent, unchanged:
+// the journal and the log say so. Called by the deadline interceptor.
+func FailedOpen(ctx context.Context, reason string) {
+	if p, ok := ctx.Value(failedOpenKey{}).(*string); ok {
+		*p = reason
+	}
+}
+
 func (in *Instrument) dispatch(ctx context.Context, obj *coprocess.Object, handler grpc.UnaryHandler) (any, error) {
 	start := time.Now()
 	received := keep(obj)
-	resp, err := handler(ctx, obj)
+	var failedOpen string
+	resp, err := handler(context.WithValue(ctx, failedOpenKey{}, &failedOpen), obj)
 	elapsed := time.Since(start)
 	returned, _ := resp.(*coprocess.Object)
 	if err == nil && returned == nil {
@@ -113,12 +131,16 @@ func (in *Instrument) dispatch(ctx context.Context, obj *coprocess.Object, handl
 	// The objects go to the journal and the debug log only.
 	objects := in.journal != nil || in.log.Enabled(ctx, slog.LevelDebug)
 	rec := in.record(received, returned, err, start, elapsed, objects)
+	rec.FailedOpen = failedOpen
 	msg, level := hookMessages[received.GetHookType()], slog.LevelInfo
 	if msg == "" {
 		msg, level = "dispatch with an unknown hook type", slog.LevelWarn
 	}
-	if err != nil {
+	switch {
+	case err != nil:
 		msg, level = "plugin returned an error: the gateway answers 500 Middleware error (403 for CustomKeyCheck)", slog.LevelWarn
+	case failedOpen != "":
+		msg, level = "hook failed open: the gateway gets the object it sent, unchanged", slog.LevelWarn
 	}
 	annotate(ctx, rec)
 	in.emit(ctx, level, msg, rec)
@@ -143,6 +165,7 @@ func (in *Instrument) record(received, returned *coprocess.Object, err error, st
 		Method:        req.GetMethod(),
 		Session:       journal.SessionOf(received.GetSession()),
 		CorrelationID: in.correlationID(received),
+		Replica:       in.replica,
 		DurationUS:    elapsed.Microseconds(),
 	}
 	if r := received.GetResponse(); r != nil {
@@ -229,6 +252,7 @@ func (in *Instrument) event(ctx context.Context, ev *coprocess.Event, handler gr
 		EventType:     typ,
 		APIID:         apiID,
 		CorrelationID: in.requestCorrelationID(origReq),
+		Replica:       in.replica,
 		DurationUS:    time.Since(start).Microseconds(),
 	}
 	if herr != nil {
