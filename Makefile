@@ -6,13 +6,16 @@ GO ?= go
 
 .DEFAULT_GOAL := help
 
-.PHONY: help up dev down logs ps smoke capture journal load test e2e e2e-matrix proto check bench grpcurl-dispatch grpcurl-event
+.PHONY: help up rollout dev down logs ps smoke capture journal load test e2e e2e-matrix proto check bench grpcurl-dispatch grpcurl-event
 
 help: ## List the targets.
 	@awk -F':.*## ' '/^[a-z0-9-]+:.*## /{printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 up: ## Build and start the lab, wait until every API answers, print how to use it.
 	@scripts/up.sh
+
+rollout: ## Replace the plugin servers with a fresh build, one replica at a time, failing no request.
+	@scripts/rollout.sh
 
 dev: ## The lab with the plugin server on the host, rebuilt and restarted on every save (Ctrl-C ends it).
 	@scripts/dev.sh
@@ -38,6 +41,7 @@ journal: ## Print the last 20 journal records (what the plugin server received).
 load: ## Reload apis/ into the running gateway (after you edit or add a definition).
 	$(COMPOSE) restart api-loader
 	$(COMPOSE) up --wait api-loader
+	@scripts/wait-apis.sh
 
 test: ## Run every test (the e2e suite skips, saying why, without Docker or the gateway image).
 	$(GO) test ./...

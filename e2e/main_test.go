@@ -69,9 +69,14 @@ type Lab struct {
 	InspectorURL string
 
 	project string
-	stack   *compose.DockerCompose
-	docker  *testcontainers.DockerClient
-	http    *http.Client
+	// root, files and cliEnv run the compose CLI and the lab's scripts on
+	// the suite's own lab (composeCLI, script).
+	root   string
+	files  []string
+	cliEnv []string
+	stack  *compose.DockerCompose
+	docker *testcontainers.DockerClient
+	http   *http.Client
 }
 
 // shared is the suite's one lab.
@@ -234,7 +239,8 @@ func startLab(t *testing.T) (*Lab, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	l := &Lab{project: project, docker: docker, http: &http.Client{Timeout: requestTimeout}, NoTracing: noTracing}
+	l := &Lab{project: project, docker: docker, http: &http.Client{Timeout: requestTimeout}, NoTracing: noTracing,
+		root: root, files: files, cliEnv: cliEnv}
 
 	start := time.Now()
 	if err := buildImages(ctx, root, files, cliEnv); err != nil {

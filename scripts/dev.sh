@@ -19,15 +19,25 @@ fi
 dev=(-f compose.yaml -f compose.dev.yaml)
 $COMPOSE "${dev[@]}" up --detach --build --wait --wait-timeout 300
 restore() {
-  trap '' PIPE # whoever read our output may be gone: restore all the same
+  trap '' PIPE INT # whoever read our output may be gone: restore all the same
   echo "dev: pointing the gateway back at the plugin-server container"
   $COMPOSE up --detach --wait tyk-gateway >/dev/null
+  # Not done until every API answers again through the container.
+  wait_apis && echo "dev: every API answers again"
 }
 trap restore EXIT
+# Ctrl-C is how make dev ends: devloop stops, the gateway is pointed back,
+# and the script ends well (no "Error" from make).
+interrupted=0
+trap 'interrupted=1' INT
 
 echo "dev: the gateway calls $bridge:$PLUGIN_DEV_PORT; edit plugin-server/plugin/hooks.go and save"
 PLUGIN_JOURNAL_REDIS_URL="redis://127.0.0.1:$LAB_REDIS_PORT/1" \
 PLUGIN_CORRELATION_HEADER=X-Request-Id \
 PLUGIN_GRPC_MAX_RECV_BYTES="$GRPC_MAX_MESSAGE_BYTES" \
 PLUGIN_GRPC_MAX_SEND_BYTES="$GRPC_MAX_MESSAGE_BYTES" \
-  go run ./plugin-server/internal/devloop -listen "$bridge:$PLUGIN_DEV_PORT"
+  go run ./plugin-server/internal/devloop -listen "$bridge:$PLUGIN_DEV_PORT" || status=$?
+if ((interrupted)); then
+  exit 0
+fi
+exit "${status:-0}"

@@ -2,11 +2,14 @@
 # shellcheck shell=bash
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# As compose does, a variable already set in the environment wins over
+# .env (the e2e suite runs these scripts on its own copy of the lab).
 if [[ -f .env ]]; then
-  set -a
-  # shellcheck disable=SC1091
-  source .env
-  set +a
+  while IFS= read -r line; do
+    [[ $line =~ ^([A-Z_][A-Z0-9_]*)=(.*)$ ]] || continue
+    [[ -n ${!BASH_REMATCH[1]+set} ]] && continue
+    export "${BASH_REMATCH[1]}=${BASH_REMATCH[2]}"
+  done <.env
 fi
 COMPOSE=${COMPOSE:-docker compose}
 # TRACING=1 (make up TRACING=1) adds the tracing part for this command, as
@@ -52,5 +55,21 @@ replicas_text() {
     grpc=$(docker port "$id" 50051/tcp | head -1)
     metrics=$(docker port "$id" 9464/tcp | head -1)
     printf '  %-32s %s  http://%s/metrics\n' "$(docker inspect -f '{{.Name}}' "$id" | tr -d /)" "$grpc" "$metrics"
+  done
+}
+
+# wait_apis returns once api-loader has seen every API answer through the
+# gateway after the moment it is called (at most 2 minutes): what a make
+# target that recreated the gateway or a plugin server waits for.
+wait_apis() {
+  local since now deadline=$((SECONDS + 120))
+  since=$(date +%s%3N)
+  sleep 0.2
+  until now=$(date +%s%3N) && $COMPOSE exec -T api-loader /api-loader healthcheck -max-age "$((now - since))ms" >/dev/null 2>&1; do
+    if ((SECONDS >= deadline)); then
+      echo "the APIs did not all answer within 2 minutes; see make logs" >&2
+      return 1
+    fi
+    sleep 0.25
   done
 }
