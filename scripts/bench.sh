@@ -11,6 +11,8 @@
 # BENCH_QUICK=1 makes every part short (about a minute in all).
 # BENCH_GATEWAY_BARE=1 also runs part 2 with plugin-server/internal/bench/bareecho in place of the
 #   lab's plugin server (stopped meanwhile, then restarted).
+# BENCH_PRODUCTION=1 runs part 2 with the plugin server in the production settings (journal off,
+#   log level warn, redaction on) against the bare echo: the target is >= 0.95× on medians.
 # The last lines are part 1's: BENCH dispatch_vs_bare small=<ratio> large=<ratio>
 # (tracing off, the default) and BENCH traced_vs_bare … (tracing on).
 source "$(dirname "$0")/lib.sh"
@@ -26,6 +28,9 @@ if [[ $quick == 1 ]]; then
 fi
 if [[ ${BENCH_GATEWAY_BARE:-0} == 1 ]]; then
   gateway_flags+=(-swap-bare)
+fi
+if [[ ${BENCH_PRODUCTION:-0} == 1 ]]; then
+  gateway_flags+=(-production)
 fi
 
 out=$(mktemp)

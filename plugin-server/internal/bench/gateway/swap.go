@@ -16,7 +16,65 @@ import (
 	"time"
 )
 
-const bareContainer = "tyk-grpc-lab-bench-bareecho"
+const (
+	bareContainer = "tyk-grpc-lab-bench-bareecho"
+	prodContainer = "tyk-grpc-lab-bench-production"
+)
+
+// productionEnv are the production settings (README, "Production"): no
+// journal, log level warn, redaction on, and the lab's message sizes.
+var productionEnv = []string{"PLUGIN_LOG_LEVEL=warn", "PLUGIN_REDACT=true",
+	"PLUGIN_GRPC_MAX_RECV_BYTES=33554432", "PLUGIN_GRPC_MAX_SEND_BYTES=33554432"}
+
+// withProduction puts the plugin server, run from the lab's image with the
+// production settings, in place of the lab's for the rest of the run, and
+// returns what restores the lab's.
+func (m *meter) withProduction(ctx context.Context) (restore func(), err error) {
+	if m.docker == nil || m.plugin.ID == "" || m.plugin.Network == "" {
+		return nil, errors.New("-production needs the Docker Engine API and the lab's plugin-server container")
+	}
+	lab := m.plugin
+	image, err := dockerCLI(ctx, "inspect", "-f", "{{.Config.Image}}", lab.ID)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Printf("-production: stopping %s, running its image with the production settings as plugin-server (%s)\n", lab.Name, strings.Join(productionEnv, " "))
+	restore = func() {
+		rctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+		defer cancel()
+		_, _ = dockerCLI(rctx, "rm", "-f", prodContainer)
+		if _, err := dockerCLI(rctx, "start", lab.ID); err != nil {
+			fmt.Fprintf(os.Stderr, "RESTORE FAILED: start %s by hand (make up): %v\n", lab.Name, err)
+			return
+		}
+		m.plugin = lab
+		if err := waitClassic(rctx, m); err != nil {
+			fmt.Fprintf(os.Stderr, "after restoring %s: %v\n", lab.Name, err)
+			return
+		}
+		fmt.Printf("-production: %s restored\n", lab.Name)
+	}
+	if _, err := dockerCLI(ctx, "stop", "-t", "10", lab.ID); err != nil {
+		restore()
+		return nil, err
+	}
+	_, _ = dockerCLI(ctx, "rm", "-f", prodContainer)
+	args := []string{"run", "-d", "--name", prodContainer, "--network", lab.Network, "--network-alias", "plugin-server"}
+	for _, e := range productionEnv {
+		args = append(args, "-e", e)
+	}
+	id, err := dockerCLI(ctx, append(args, image)...)
+	if err != nil {
+		restore()
+		return nil, err
+	}
+	m.plugin = labContainer{ID: strings.TrimSpace(id), Name: prodContainer, Network: lab.Network}
+	if err := waitClassic(ctx, m); err != nil {
+		restore()
+		return nil, fmt.Errorf("the gateway did not reach the production plugin server: %w", err)
+	}
+	return restore, nil
+}
 
 func (m *meter) withBareEcho(ctx context.Context) (map[string][]round, error) {
 	if m.docker == nil || m.plugin.ID == "" || m.plugin.Network == "" {
