@@ -7,7 +7,10 @@ source "$(dirname "$0")/lib.sh"
 # the plugin server's own settings, checked by the image just built.
 check_replicas
 $COMPOSE build
+running=$($COMPOSE ps -q)
 if ! $COMPOSE run --rm --no-deps -T plugin-server -check; then
+  # The check's run made the lab's network: leave nothing behind.
+  [[ -n $running ]] || $COMPOSE down --remove-orphans >/dev/null 2>&1 || true
   echo "up: the plugin server's settings (.env, compose.yaml) are wrong: see above. Nothing was started." >&2
   exit 1
 fi
