@@ -239,7 +239,7 @@ func buildVersion() string {
 
 // replicaName is what the journal and log call this plugin server: the
 // name Docker's DNS gives its address (compose names a replica
-// <project>-plugin-server-<n>), else its host name.
+// <project>-plugin-server-<n>), else its host name (a container id).
 func replicaName(ctx context.Context) string {
 	host, err := os.Hostname()
 	if err != nil {
@@ -251,12 +251,10 @@ func replicaName(ctx context.Context) string {
 	if err != nil || len(addrs) == 0 {
 		return host
 	}
-	names, err := net.DefaultResolver.LookupAddr(ctx, addrs[0])
-	if err != nil || len(names) == 0 {
-		return host
-	}
-	name, _, _ := strings.Cut(names[0], ".")
-	if name == "" || name == "localhost" {
+	// Asked of DNS itself: /etc/hosts, which the ordinary lookup reads
+	// first, maps the address back to the host name.
+	name, err := dnsName(ctx, addrs[0])
+	if err != nil || name == "" {
 		return host
 	}
 	return name

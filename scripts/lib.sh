@@ -21,9 +21,15 @@ case ${TRACING:-} in
 esac
 tracing_on() { [[ ${COMPOSE_FILE:-} == *compose.tracing.yaml* ]]; }
 GATEWAY_URL="http://127.0.0.1:${TYK_GATEWAY_PORT:?set in .env}"
-# The ports are ranges (one port per replica): the first replica's.
-PLUGIN_ADDR="127.0.0.1:${PLUGIN_SERVER_PORT%%-*}"
-METRICS_URL="http://127.0.0.1:${PLUGIN_METRICS_PORT%%-*}/metrics"
+# The ports are ranges (one port per replica): the first replica's, as
+# Docker bound it, else the range's first.
+first_port() { # container port, range
+  local p
+  p=$($COMPOSE port --index 1 plugin-server "$1" 2>/dev/null | tail -1) || true
+  echo "${p:-127.0.0.1:${2%%-*}}"
+}
+PLUGIN_ADDR=$(first_port 50051 "$PLUGIN_SERVER_PORT")
+METRICS_URL="http://$(first_port 9464 "$PLUGIN_METRICS_PORT")/metrics"
 INSPECTOR_URL="http://127.0.0.1:${INSPECTOR_PORT:?set in .env}"
 
 # check_replicas fails, saying why, unless PLUGIN_REPLICAS is a whole number
@@ -47,7 +53,7 @@ replicas_text() {
   ids=$($COMPOSE ps -q plugin-server)
   for id in $ids; do n=$((n + 1)); done
   if ((n <= 1)); then
-    echo "plugin server $PLUGIN_ADDR (gRPC), its Prometheus metrics $METRICS_URL."
+    echo "plugin server $(first_port 50051 "$PLUGIN_SERVER_PORT") (gRPC), its Prometheus metrics http://$(first_port 9464 "$PLUGIN_METRICS_PORT")/metrics."
     return
   fi
   echo "$n plugin servers behind the gateway's round robin (gRPC, metrics):"

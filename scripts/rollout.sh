@@ -32,7 +32,7 @@ i=0
 for id in $old; do
   i=$((i + 1))
   before=$($COMPOSE ps -q plugin-server | sort)
-  $COMPOSE up --detach --no-deps --no-recreate --scale "plugin-server=$((n + 1))" plugin-server 2>&1 | grep -v '^ *Container .* Running$' || true
+  $COMPOSE up --detach --no-deps --no-recreate --scale "plugin-server=$((n + 1))" plugin-server 2>&1 | grep -v 'Running *$' || true
   new=$(comm -13 <(echo "$before") <($COMPOSE ps -q plugin-server | sort))
   [[ $(wc -w <<<"$new") == 1 ]] || { echo "rollout: expected one new replica, got: $new" >&2; exit 1; }
   printf 'rollout %d/%d: %s started; ' "$i" "$n" "$(name "$new")"
