@@ -20,6 +20,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // replicaCount is how many replicas the test runs (the issue's 3).
@@ -34,20 +36,23 @@ const (
 )
 
 func TestReplicas(t *testing.T) {
-	l := getLab(t)
-	if l.External {
-		t.Skip("external mode: the suite does not scale a lab it did not start")
+	base := getLab(t)
+	if base.External {
+		t.Skip("external mode: the suite does not start a lab of replicas")
 	}
-	t.Cleanup(func() { l.scale(t, 1) })
+	// A lab of its own, started as a user starts one (make up, with
+	// PLUGIN_REPLICAS=2), so that the shared lab keeps its one replica.
+	l := base.startCLILab(t, 2)
 
-	// Scale up under load: the gateway finds the new replicas when it
-	// asks DNS again.
+	// A replica added under load (PLUGIN_REPLICAS=3, make up again): the
+	// gateway finds it when it asks DNS again.
 	ld := l.startLoad(t, 4)
+	time.Sleep(2 * time.Second)
 	start := time.Now()
-	l.scale(t, replicaCount)
+	l.up(t, replicaCount)
 	names := l.replicaNames(t)
-	waitServing(t, l, ld, names, discoveryBound, "the new replicas")
-	t.Logf("FIGURE scale_up_seconds=%.1f (from the scale-up command until all %d replicas got calls)", time.Since(start).Seconds(), replicaCount)
+	waitServingSince(t, l, ld, names, start, discoveryBound, "the new replica")
+	t.Logf("FIGURE scale_up_seconds=%.1f (from make up with PLUGIN_REPLICAS=%d until the new replica got calls)", time.Since(start).Seconds(), replicaCount)
 	ld.stop(t, "scale-up", 0)
 
 	// The spread: every replica gets a fair share.
@@ -61,11 +66,12 @@ func TestReplicas(t *testing.T) {
 			t.Errorf("replica %s served %d of %d requests: round robin should give each about a third (%v)", n, share[n], st.ok, share)
 		}
 	}
+	t.Logf("spread of %d requests over %d replicas: %v", st.ok, replicaCount, share)
 
 	// make rollout under load: not one request fails.
 	ld = l.startLoad(t, 4)
 	start = time.Now()
-	l.script(t, 6*time.Minute, "scripts/rollout.sh")
+	l.script(t, 8*time.Minute, map[string]string{"PLUGIN_REPLICAS": fmt.Sprint(replicaCount)}, "scripts/rollout.sh")
 	took := time.Since(start)
 	st = ld.stop(t, "rollout", 0)
 	t.Logf("FIGURE rollout_seconds=%.0f rollout_requests=%d rollout_failed=%d (%d replicas replaced one at a time)", took.Seconds(), st.sent, st.failed, replicaCount)
@@ -89,7 +95,7 @@ func TestReplicas(t *testing.T) {
 
 	// The single replica of `make up`, restarted (docker restart: SIGTERM,
 	// a graceful stop, a start): what a user gets without replicas.
-	l.scale(t, 1)
+	l.up(t, 1)
 	names = l.replicaNames(t)
 	ld = l.startLoad(t, 4)
 	time.Sleep(2 * time.Second)
@@ -100,53 +106,75 @@ func TestReplicas(t *testing.T) {
 	t.Logf("FIGURE single_restart_failed=%d single_restart_requests=%d single_restart_seconds=%.1f", st.failed, st.sent, time.Since(start).Seconds())
 }
 
-// scale sets the number of plugin-server replicas (make up with
-// PLUGIN_REPLICAS=n does the same) and waits until they are healthy.
-func (l *Lab) scale(t *testing.T, n int) {
+// startCLILab starts a lab of its own with the compose CLI, as make up
+// does (scripts/up.sh), with n replicas; it is torn down when the test
+// ends.
+func (base *Lab) startCLILab(t *testing.T, n int) *Lab {
 	t.Helper()
-	l.composeCLI(t, 3*time.Minute, "up", "--detach", "--no-deps", "--no-recreate", "--wait", "--scale", fmt.Sprintf("plugin-server=%d", n), "plugin-server")
+	l := &Lab{project: "lab-e2e-replicas-" + randomHex(4), root: base.root, files: base.files, cliEnv: base.cliEnv,
+		docker: base.docker, http: base.http, Version: base.Version}
+	// Registered before the start: a half-started lab goes too.
+	t.Cleanup(func() { l.composeCLI(t, downTimeout, "down", "--volumes", "--remove-orphans") })
+	l.up(t, n)
+	gw := strings.TrimSpace(l.composeCLI(t, time.Minute, "port", "tyk-gateway", "8080"))
+	rd := strings.TrimSpace(l.composeCLI(t, time.Minute, "port", "tyk-redis", "6379"))
+	l.GatewayURL = "http://" + gw
+	l.Redis = redis.NewClient(&redis.Options{Addr: rd, DB: journalDB})
+	t.Cleanup(func() { l.Redis.Close() })
+	return l
+}
+
+// up runs make up's script with PLUGIN_REPLICAS=n.
+func (l *Lab) up(t *testing.T, n int) {
+	t.Helper()
+	l.script(t, 6*time.Minute, map[string]string{"PLUGIN_REPLICAS": fmt.Sprint(n)}, "scripts/up.sh")
 	if got := len(l.replicaNames(t)); got != n {
-		t.Fatalf("scaled to %d replicas, %d run", n, got)
+		t.Fatalf("make up with PLUGIN_REPLICAS=%d: %d replicas run", n, got)
 	}
 }
 
-// composeCLI runs the compose CLI on the suite's lab.
+// composeCLI runs the compose CLI on the lab.
 func (l *Lab) composeCLI(t *testing.T, timeout time.Duration, args ...string) string {
 	t.Helper()
 	full := []string{"compose", "-p", l.project}
 	for _, f := range l.files {
 		full = append(full, "-f", f)
 	}
-	return l.run(t, timeout, "docker", append(full, args...)...)
+	return l.run(t, timeout, nil, "docker", append(full, args...)...)
 }
 
-// script runs one of the lab's scripts on the suite's lab, as make would.
-func (l *Lab) script(t *testing.T, timeout time.Duration, path string) string {
+// script runs one of the lab's scripts on the lab, as make would.
+func (l *Lab) script(t *testing.T, timeout time.Duration, env map[string]string, path string) string {
 	t.Helper()
-	return l.run(t, timeout, "bash", path)
+	return l.run(t, timeout, env, "bash", path)
 }
 
-func (l *Lab) run(t *testing.T, timeout time.Duration, name string, args ...string) string {
+// run runs a command on the lab: COMPOSE names it, its host ports are
+// random (0; the scripts ask Docker which), env adds to that.
+func (l *Lab) run(t *testing.T, timeout time.Duration, env map[string]string, name string, args ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(shared.ctx, timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Dir = l.root
-	port := strings.TrimPrefix(l.GatewayURL, "http://127.0.0.1:")
 	composeCmd := "docker compose -p " + l.project
 	for _, f := range l.files {
 		composeCmd += " -f " + f
 	}
 	cmd.Env = append(slices.Clone(l.cliEnv), "COMPOSE="+composeCmd,
-		// The suite's lab: its random ports (the scripts read the
-		// gateway's), not .env's.
-		"TYK_GATEWAY_PORT="+port, "PLUGIN_SERVER_PORT=0", "PLUGIN_METRICS_PORT=0", "LAB_REDIS_PORT=0",
+		"TYK_GATEWAY_PORT=0", "PLUGIN_SERVER_PORT=0", "PLUGIN_METRICS_PORT=0", "LAB_REDIS_PORT=0",
 		"INSPECTOR_PORT=0", "JAEGER_UI_PORT=0")
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	start := time.Now()
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
 	}
-	t.Logf("%s %s:\n%s", name, strings.Join(args, " "), lastLines(out, 15))
+	if name == "bash" {
+		t.Logf("%s %s (%.1f s):\n%s", name, strings.Join(args, " "), time.Since(start).Seconds(), lastLines(out, 12))
+	}
 	return string(out)
 }
 

@@ -20,7 +20,8 @@ case ${TRACING:-} in
   *) echo "TRACING=$TRACING: want 1 or 0" >&2; exit 2 ;;
 esac
 tracing_on() { [[ ${COMPOSE_FILE:-} == *compose.tracing.yaml* ]]; }
-GATEWAY_URL="http://127.0.0.1:${TYK_GATEWAY_PORT:?set in .env}"
+GATEWAY_URL="http://$($COMPOSE port tyk-gateway 8080 2>/dev/null | tail -1 || true)"
+[[ $GATEWAY_URL != http:// ]] || GATEWAY_URL="http://127.0.0.1:${TYK_GATEWAY_PORT:?set in .env}"
 # The ports are ranges (one port per replica): the first replica's, as
 # Docker bound it, else the range's first.
 first_port() { # container port, range
