@@ -51,7 +51,7 @@ test: ## Run every test (the e2e suite skips, saying why, without Docker or the 
 # tyk-grpc-lab, nor another run's), then exits with the suite's status.
 e2e: ## Run the e2e suite against its own copy of the lab; fails if it cannot run.
 	@project=lab-e2e-make-$$$$; rc=0; \
-	E2E_REQUIRE=1 E2E_PROJECT=$$project $(GO) test -count=1 -v -timeout 15m ./e2e || rc=$$?; \
+	E2E_REQUIRE=1 E2E_PROJECT=$$project $(GO) test -count=1 -v -timeout 25m ./e2e || rc=$$?; \
 	$(COMPOSE) -p $$project down --volumes --remove-orphans >/dev/null 2>&1 || true; \
 	exit $$rc
 

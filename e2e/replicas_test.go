@@ -49,17 +49,21 @@ func TestReplicas(t *testing.T) {
 	ld := l.startLoad(t, 4)
 	time.Sleep(2 * time.Second)
 	start := time.Now()
+	t.Logf("%s: make up with PLUGIN_REPLICAS=%d", start.Format("15:04:05.000"), replicaCount)
 	l.up(t, replicaCount)
 	names := l.replicaNames(t)
 	waitServingSince(t, l, ld, names, start, discoveryBound, "the new replica")
-	t.Logf("FIGURE scale_up_seconds=%.1f (from make up with PLUGIN_REPLICAS=%d until the new replica got calls)", time.Since(start).Seconds(), replicaCount)
-	ld.stop(t, "scale-up", 0)
+	took := time.Since(start)
+	// Reported, not asserted: see README, "A replica added".
+	st := ld.stop(t, "scale-up", -1)
+	t.Logf("FIGURE scale_up_seconds=%.1f scale_up_failed=%d scale_up_requests=%d (from make up with PLUGIN_REPLICAS=%d until the new replica got calls)",
+		took.Seconds(), st.failed, st.sent, replicaCount)
 
 	// The spread: every replica gets a fair share.
 	ld = l.startLoad(t, 4)
 	mark := time.Now()
 	time.Sleep(5 * time.Second)
-	st := ld.stop(t, "spread", 0)
+	st = ld.stop(t, "spread", 0)
 	share := ld.servedSince(mark)
 	for _, n := range names {
 		if share[n] < st.ok/replicaCount/3 {
@@ -72,7 +76,7 @@ func TestReplicas(t *testing.T) {
 	ld = l.startLoad(t, 4)
 	start = time.Now()
 	l.script(t, 8*time.Minute, map[string]string{"PLUGIN_REPLICAS": fmt.Sprint(replicaCount)}, "scripts/rollout.sh")
-	took := time.Since(start)
+	took = time.Since(start)
 	st = ld.stop(t, "rollout", 0)
 	t.Logf("FIGURE rollout_seconds=%.0f rollout_requests=%d rollout_failed=%d (%d replicas replaced one at a time)", took.Seconds(), st.sent, st.failed, replicaCount)
 	if now := l.replicaNames(t); len(now) != replicaCount || slices.ContainsFunc(now, func(n string) bool { return slices.Contains(names, n) }) {
@@ -173,7 +177,14 @@ func (l *Lab) run(t *testing.T, timeout time.Duration, env map[string]string, na
 		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
 	}
 	if name == "bash" {
-		t.Logf("%s %s (%.1f s):\n%s", name, strings.Join(args, " "), time.Since(start).Seconds(), lastLines(out, 12))
+		// What compose did to the containers, and the script's last words.
+		var did []string
+		for _, line := range strings.Split(string(out), "\n") {
+			if f := strings.Fields(line); len(f) == 3 && f[0] == "Container" && !slices.Contains([]string{"Running", "Waiting", "Healthy"}, f[2]) {
+				did = append(did, line)
+			}
+		}
+		t.Logf("%s %s (%.1f s):\n%s\n%s", name, strings.Join(args, " "), time.Since(start).Seconds(), strings.Join(did, "\n"), lastLines(out, 6))
 	}
 	return string(out)
 }
@@ -289,11 +300,32 @@ func (ld *load) stop(t *testing.T, what string, maxFailed int) loadStats {
 		t.Fatalf("%s: the load sent nothing", what)
 	}
 	if maxFailed >= 0 && st.failed > maxFailed {
-		t.Errorf("%s: %d of %d requests failed, want at most %d:\n%s", what, st.failed, st.sent, maxFailed, strings.Join(ld.failures, "\n"))
+		t.Errorf("%s: %d of %d requests failed, want at most %d:\n%s\nthe journal's errors:\n%s", what, st.failed, st.sent, maxFailed,
+			strings.Join(ld.failures[:min(len(ld.failures), 20)], "\n"), ld.journalErrors())
+		var gw []string
+		for _, line := range strings.Split(ld.l.composeCLI(t, time.Minute, "logs", "--since", "10m", "tyk-gateway"), "\n") {
+			if strings.Contains(line, "level=error") && len(gw) < 8 {
+				gw = append(gw, line)
+			}
+		}
+		t.Logf("the gateway's errors:\n%s", strings.Join(gw, "\n"))
 	} else if st.failed > 0 {
 		t.Logf("%s: %d of %d requests failed:\n%s", what, st.failed, st.sent, strings.Join(ld.failures, "\n"))
 	}
 	return st
+}
+
+// journalErrors are the first errors the journal holds for the load.
+func (ld *load) journalErrors() string {
+	msgs, _ := ld.l.Redis.XRange(context.Background(), "plugin-lab:journal", "-", "+").Result()
+	var out []string
+	for _, m := range msgs {
+		raw, _ := m.Values["record"].(string)
+		if strings.Contains(raw, ld.prefix) && strings.Contains(raw, `"error":`) && len(out) < 10 {
+			out = append(out, raw)
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 // servedSince counts the load's dispatches per replica in the journal

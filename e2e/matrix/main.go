@@ -74,7 +74,7 @@ func defaultImages() string {
 // suite runs the e2e suite against one gateway image.
 func suite(image string) (run, error) {
 	r := run{image: image, results: map[string]string{}}
-	cmd := exec.Command("go", "test", "-count=1", "-json", "-timeout", "15m", "./e2e")
+	cmd := exec.Command("go", "test", "-count=1", "-json", "-timeout", "25m", "./e2e")
 	cmd.Env = append(os.Environ(), "TYK_GATEWAY_IMAGE="+image, "E2E_REQUIRE=1")
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
