@@ -50,6 +50,9 @@ func TestInspectorInBrowser(t *testing.T) {
 		t.Errorf("the request's facts: %q, want the model of gateway %s", got, l.Version)
 	}
 	if out := os.Getenv("E2E_INSPECTOR_PNG"); out != "" {
+		// The timeline's end and Pre's objects, its header highlighted.
+		inspectortest.Eval[bool](t, ctx, `(document.querySelector('`+inspectortest.HookCard("ExamplePreRequest")+`').scrollIntoView(), true)`)
+		inspectortest.Eval[bool](t, ctx, `(document.querySelector('#detail').scrollBy(0, -120), true)`)
 		inspectortest.Screenshot(t, ctx, out)
 		t.Logf("screenshot of request %s: %s", id, out)
 	}

@@ -159,6 +159,11 @@ func (r *request) accepts(rec *journal.Record) bool {
 	if rec.Time.Sub(first) > maxRequestSpan {
 		return false
 	}
+	// A request goes through one API (a probe that reuses its id on every
+	// API makes one request per API).
+	if api := r.entries[0].rec.APIID; api != "" && rec.APIID != "" && rec.APIID != api {
+		return false
+	}
 	if (r.groupBy != ByCorrelationID || rec.CorrelationID == "") && rec.Time.Sub(last) > maxTimeGap {
 		return false
 	}

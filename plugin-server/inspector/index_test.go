@@ -22,6 +22,8 @@ func rec(id int, ms int, hook, corr string) *entry {
 	return &entry{rec: r}
 }
 
+func withAPI(e *entry, api string) *entry { e.rec.APIID = api; return e }
+
 // groups files the entries and shows the requests: "key:hook,hook…" each.
 func groups(x *index, es ...*entry) string {
 	for _, e := range es {
@@ -59,6 +61,9 @@ func TestGrouping(t *testing.T) {
 		{"no id: by API and time, and its event joins",
 			[]*entry{rec(1, 0, "Pre/A", ""), rec(2, 1, "CustomKeyCheck/B", ""), rec(3, 3, "event/AuthFailure", ""), rec(4, 10, "Pre/A", "")},
 			"time:A,B,AuthFailure | time:A"},
+		{"one id on two APIs: two requests",
+			[]*entry{rec(1, 0, "Pre/A", "probe"), withAPI(rec(2, 1, "Pre/A", "probe"), "other")},
+			"correlation id:A | correlation id:A"},
 		{"no id, too far apart: two requests",
 			[]*entry{rec(1, 0, "Pre/A", ""), rec(2, 6000, "Response/R", "")},
 			"time:A | time:R"},
