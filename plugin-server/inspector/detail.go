@@ -226,15 +226,23 @@ func (in *Inspector) recordDetail(m redis.XMessage, start time.Time, gateway str
 	return rd
 }
 
-// redactRecord redacts a record again, its objects, path, key and event:
-// a journal written with redaction off shows no secret here either.
-// Redacting twice changes nothing.
-func redactRecord(rec *journal.Record) {
+// redactSummary redacts again what a record says outside its objects and
+// event, its path and key (a journal written with redaction off shows no
+// secret here either; redacting twice changes nothing), and returns the
+// redactor of its objects' secrets.
+func redactSummary(rec *journal.Record) redact.Redactor {
 	red := redact.For(redact.Options{MaxBody: -1}, rec.Received, rec.Returned)
 	if rec.Received != nil {
 		rec.Path = red.RequestURI(rec.Received)
 	}
 	rec.Key = red.Fingerprint(rec.Key)
+	return red
+}
+
+// redactRecord redacts a whole record again: its summary, its objects and
+// its event.
+func redactRecord(rec *journal.Record) {
+	red := redactSummary(rec)
 	rec.Received, rec.Returned = red.Object(rec.Received), red.Object(rec.Returned)
 	if len(rec.Event) > 0 {
 		if ev, err := redact.ParseEvent(rec.Event); err == nil {

@@ -193,8 +193,10 @@ func (in *Inspector) add(m redis.XMessage) {
 		e.bad = err.Error()
 	}
 	rec.ID = m.ID
-	redactRecord(&rec)
-	rec.Received, rec.Returned = nil, nil
+	// The index keeps summaries: objects and events are read again, and
+	// redacted, when a request is opened.
+	redactSummary(&rec)
+	rec.Received, rec.Returned, rec.Event = nil, nil, nil
 	e.rec = rec
 
 	in.mu.Lock()
