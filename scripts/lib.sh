@@ -36,16 +36,22 @@ INSPECTOR_URL="http://127.0.0.1:${INSPECTOR_PORT:?set in .env}"
 # check_replicas fails, saying why, unless PLUGIN_REPLICAS is a whole number
 # from 1 to the size of the port ranges.
 check_replicas() {
-  local n=${PLUGIN_REPLICAS:-} first last
-  first=${PLUGIN_SERVER_PORT%%-*} last=${PLUGIN_SERVER_PORT##*-}
+  local n=${PLUGIN_REPLICAS:-}
   if ! [[ $n =~ ^[1-9][0-9]*$ ]]; then
     echo "PLUGIN_REPLICAS=\"$n\" (.env): want a positive whole number of plugin servers, e.g. 1 or 3. Nothing was started." >&2
     exit 2
   fi
-  if ((first != 0 && n > last - first + 1)); then
-    echo "PLUGIN_REPLICAS=$n (.env): the port range PLUGIN_SERVER_PORT=$PLUGIN_SERVER_PORT has room for $((last - first + 1)); widen it (and PLUGIN_METRICS_PORT). Nothing was started." >&2
+  if ((n > $(port_room))); then
+    echo "PLUGIN_REPLICAS=$n (.env): the port range PLUGIN_SERVER_PORT=$PLUGIN_SERVER_PORT has room for $(port_room); widen it (and PLUGIN_METRICS_PORT). Nothing was started." >&2
     exit 2
   fi
+}
+
+# port_room is how many replicas the port range has room for (random
+# ports, 0: any number).
+port_room() {
+  local first=${PLUGIN_SERVER_PORT%%-*} last=${PLUGIN_SERVER_PORT##*-}
+  if ((first == 0)); then echo 999999; else echo $((last - first + 1)); fi
 }
 
 # replicas_text says where each plugin server listens.

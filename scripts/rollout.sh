@@ -12,9 +12,8 @@ $COMPOSE build plugin-server
 old=$($COMPOSE ps -q plugin-server)
 [[ -n $old ]] || { echo "rollout: no plugin server is running; make up first" >&2; exit 1; }
 n=$(wc -w <<<"$old")
-last=${PLUGIN_SERVER_PORT##*-} first=${PLUGIN_SERVER_PORT%%-*}
-if ((first != 0 && n + 1 > last - first + 1)); then
-  echo "rollout: $n replicas and one more need $((n + 1)) ports; PLUGIN_SERVER_PORT=$PLUGIN_SERVER_PORT has $((last - first + 1))" >&2
+if ((n + 1 > $(port_room))); then
+  echo "rollout: $n replicas and one more need $((n + 1)) ports; PLUGIN_SERVER_PORT=$PLUGIN_SERVER_PORT has $(port_room)" >&2
   exit 1
 fi
 name() { docker inspect -f '{{.Name}}' "$1" | tr -d /; }
