@@ -7,7 +7,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -30,56 +29,15 @@ var productionEnv = []string{"PLUGIN_LOG_LEVEL=warn", "PLUGIN_REDACT=true",
 // production settings, in place of the lab's for the rest of the run, and
 // returns what restores the lab's.
 func (m *meter) withProduction(ctx context.Context) (restore func(), err error) {
-	if m.docker == nil || m.plugin.ID == "" || m.plugin.Network == "" {
-		return nil, errors.New("-production needs the Docker Engine API and the lab's plugin-server container")
-	}
-	lab := m.plugin
-	image, err := dockerCLI(ctx, "inspect", "-f", "{{.Config.Image}}", lab.ID)
-	if err != nil {
-		return nil, err
-	}
-	fmt.Printf("-production: stopping %s, running its image with the production settings as plugin-server (%s)\n", lab.Name, strings.Join(productionEnv, " "))
-	restore = func() {
-		rctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-		defer cancel()
-		_, _ = dockerCLI(rctx, "rm", "-f", prodContainer)
-		if _, err := dockerCLI(rctx, "start", lab.ID); err != nil {
-			fmt.Fprintf(os.Stderr, "RESTORE FAILED: start %s by hand (make up): %v\n", lab.Name, err)
-			return
-		}
-		m.plugin = lab
-		if err := waitClassic(rctx, m); err != nil {
-			fmt.Fprintf(os.Stderr, "after restoring %s: %v\n", lab.Name, err)
-			return
-		}
-		fmt.Printf("-production: %s restored\n", lab.Name)
-	}
-	if _, err := dockerCLI(ctx, "stop", "-t", "10", lab.ID); err != nil {
-		restore()
-		return nil, err
-	}
-	_, _ = dockerCLI(ctx, "rm", "-f", prodContainer)
-	args := []string{"run", "-d", "--name", prodContainer, "--network", lab.Network, "--network-alias", "plugin-server"}
+	fmt.Printf("-production: running the plugin server's image with the production settings (%s)\n", strings.Join(productionEnv, " "))
+	var args []string
 	for _, e := range productionEnv {
 		args = append(args, "-e", e)
 	}
-	id, err := dockerCLI(ctx, append(args, image)...)
-	if err != nil {
-		restore()
-		return nil, err
-	}
-	m.plugin = labContainer{ID: strings.TrimSpace(id), Name: prodContainer, Network: lab.Network}
-	if err := waitClassic(ctx, m); err != nil {
-		restore()
-		return nil, fmt.Errorf("the gateway did not reach the production plugin server: %w", err)
-	}
-	return restore, nil
+	return m.swapIn(ctx, "-production", prodContainer, args, nil)
 }
 
 func (m *meter) withBareEcho(ctx context.Context) (map[string][]round, error) {
-	if m.docker == nil || m.plugin.ID == "" || m.plugin.Network == "" {
-		return nil, errors.New("-swap-bare needs the Docker Engine API and the lab's plugin-server container")
-	}
 	dir, err := os.MkdirTemp("", "bench-gateway-")
 	if err != nil {
 		return nil, err
@@ -95,42 +53,63 @@ func (m *meter) withBareEcho(ctx context.Context) (map[string][]round, error) {
 	if err := os.Chmod(bin, 0o755); err != nil {
 		return nil, err
 	}
-	image, err := dockerCLI(ctx, "inspect", "-f", "{{.Config.Image}}", m.plugin.ID)
+	restore, err := m.swapIn(ctx, "-swap-bare", bareContainer,
+		[]string{"-v", bin + ":/bareecho:ro", "--entrypoint", "/bareecho"}, []string{"-listen", ":50051"})
 	if err != nil {
 		return nil, err
 	}
+	defer restore()
+	return m.phase(ctx, "bare", m.plugin, m.opts.rounds)
+}
 
-	fmt.Printf("\n-swap-bare: stopping %s, running bench/bareecho as plugin-server on %s\n", m.plugin.Name, m.plugin.Network)
-	// Restore whatever happens from here on, even on Ctrl-C (ctx is done
-	// then: use a fresh one).
-	defer func() {
+// swapIn stops the plugin server the gateway calls now (m.plugin) and runs
+// the container name in its place, from the same image (so nothing is
+// pulled), on the lab's network under the alias plugin-server, the address
+// the gateway dials; m.plugin is then that container. restore, safe on
+// Ctrl-C, removes it and starts the stopped one again.
+func (m *meter) swapIn(ctx context.Context, flag, name string, runArgs, cmd []string) (restore func(), err error) {
+	if m.docker == nil || m.plugin.ID == "" || m.plugin.Network == "" {
+		return nil, fmt.Errorf("%s needs the Docker Engine API and the lab's plugin-server container", flag)
+	}
+	prev := m.plugin
+	image, err := dockerCLI(ctx, "inspect", "-f", "{{.Config.Image}}", prev.ID)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Printf("\n%s: stopping %s, running %s as plugin-server on %s\n", flag, prev.Name, name, prev.Network)
+	restore = func() {
+		// ctx may be done (Ctrl-C): a fresh one.
 		rctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 		defer cancel()
-		_, _ = dockerCLI(rctx, "rm", "-f", bareContainer)
-		if _, err := dockerCLI(rctx, "start", m.plugin.ID); err != nil {
-			fmt.Fprintf(os.Stderr, "RESTORE FAILED: start %s by hand (make up): %v\n", m.plugin.Name, err)
+		_, _ = dockerCLI(rctx, "rm", "-f", name)
+		if _, err := dockerCLI(rctx, "start", prev.ID); err != nil {
+			fmt.Fprintf(os.Stderr, "RESTORE FAILED: start %s by hand (make up): %v\n", prev.Name, err)
 			return
 		}
+		m.plugin = prev
 		if err := waitClassic(rctx, m); err != nil {
-			fmt.Fprintf(os.Stderr, "after restoring %s: %v\n", m.plugin.Name, err)
+			fmt.Fprintf(os.Stderr, "after restoring %s: %v\n", prev.Name, err)
 			return
 		}
-		fmt.Printf("-swap-bare: %s restored\n\n", m.plugin.Name)
-	}()
-	if _, err := dockerCLI(ctx, "stop", "-t", "10", m.plugin.ID); err != nil {
+		fmt.Printf("%s: %s restored\n\n", flag, prev.Name)
+	}
+	if _, err := dockerCLI(ctx, "stop", "-t", "10", prev.ID); err != nil {
+		restore()
 		return nil, err
 	}
-	_, _ = dockerCLI(ctx, "rm", "-f", bareContainer)
-	id, err := dockerCLI(ctx, "run", "-d", "--rm", "--name", bareContainer,
-		"--network", m.plugin.Network, "--network-alias", "plugin-server",
-		"-v", bin+":/bareecho:ro", "--entrypoint", "/bareecho", image, "-listen", ":50051")
+	_, _ = dockerCLI(ctx, "rm", "-f", name)
+	args := append([]string{"run", "-d", "--name", name, "--network", prev.Network, "--network-alias", "plugin-server"}, runArgs...)
+	id, err := dockerCLI(ctx, append(append(args, image), cmd...)...)
 	if err != nil {
+		restore()
 		return nil, err
 	}
+	m.plugin = labContainer{ID: strings.TrimSpace(id), Name: name, Network: prev.Network}
 	if err := waitClassic(ctx, m); err != nil {
-		return nil, fmt.Errorf("the gateway did not reach the bare echo: %w", err)
+		restore()
+		return nil, fmt.Errorf("the gateway did not reach %s: %w", name, err)
 	}
-	return m.phase(ctx, "bare", labContainer{ID: strings.TrimSpace(id), Name: bareContainer}, m.opts.rounds)
+	return restore, nil
 }
 
 // waitClassic waits until /classic/ answers 200 a few times in a row: the
