@@ -375,7 +375,9 @@ func TestInspectorShowsUndecodableRecords(t *testing.T) {
 func TestInspectorOutlivesRedisRestart(t *testing.T) {
 	l := startInspectorLab(t, true, 0)
 	l.exampleRequest(t, "before-restart", "Bearer "+secretToken)
-	waitList(t, l.url+"/api/requests", "the request", func(x list) bool { return len(x.Requests) == 1 })
+	waitList(t, l.url+"/api/requests", "the request, all five hooks journaled", func(x list) bool {
+		return len(x.Requests) == 1 && len(x.Requests[0].Hooks) == 5
+	})
 
 	events, stop := liveEvents(t, l.url)
 	defer stop()
