@@ -16,9 +16,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/examples"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/examples/examplecheck"
 	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/journal"
-	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/plugin"
-	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/plugin/examplecheck"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/tykplugin"
 )
 
 // configDataFacts are what the gateway does with an API's configuration,
@@ -84,7 +85,7 @@ func TestPerAPIConfig(t *testing.T) {
 		if r.Status != http.StatusInternalServerError || !strings.Contains(string(r.Body), "Middleware error") {
 			t.Errorf("X-Request-Id %s: HTTP %d %s; want 500 Middleware error", id, r.Status, r.Body)
 		}
-		const why = `API "classic-config-bad": config_data does not decode into plugin.ExampleConfig: json: unknown field "set_header"`
+		const why = `API "classic-config-bad": config_data does not decode into examples.ExampleConfig: json: unknown field "set_header"`
 		recs := l.recordsFor(t, mark, id)
 		if len(recs) != 1 || recs[0].Error != why {
 			t.Errorf("X-Request-Id %s: want one Pre record with the error %q; the journal held:\n%s", id, why, describe(recs))
@@ -155,7 +156,7 @@ func TestConfigDataFacts(t *testing.T) {
 		id := newID(t)
 		mark := l.mark(t)
 		r := l.send(t, http.MethodGet, api.listenPath+"/anything/e2e/config-facts", id, "",
-			map[string]string{"Authorization": "Bearer " + plugin.LabTokenPrefix + "e2e-" + randomHex(4)})
+			map[string]string{"Authorization": "Bearer " + examples.LabTokenPrefix + "e2e-" + randomHex(4)})
 		if r.Status != http.StatusOK {
 			t.Fatalf("X-Request-Id %s: HTTP %d, want 200; body: %s", id, r.Status, r.Body)
 		}
@@ -166,7 +167,7 @@ func TestConfigDataFacts(t *testing.T) {
 	run("every-hook", func(t *testing.T) {
 		for api, recs := range sent {
 			for _, rec := range recs {
-				if got, ok := rec.Received.GetSpec()[plugin.SpecConfigData]; !ok || got == "" {
+				if got, ok := rec.Received.GetSpec()[tykplugin.SpecConfigData]; !ok || got == "" {
 					t.Errorf("%s %s/%s: no spec.config_data; spec: %v", api, rec.HookType, rec.HookName, rec.Received.GetSpec())
 				}
 			}
@@ -174,14 +175,14 @@ func TestConfigDataFacts(t *testing.T) {
 	})
 	run("encoding", func(t *testing.T) {
 		for _, rec := range sent["classic-examples"] {
-			if got := rec.Received.GetSpec()[plugin.SpecConfigData]; got != examplesConfigData {
+			if got := rec.Received.GetSpec()[tykplugin.SpecConfigData]; got != examplesConfigData {
 				t.Errorf("classic-examples %s: spec.config_data\n%s\nwant\n%s", rec.HookType, got, examplesConfigData)
 			}
 		}
 	})
 	run("oas-same", func(t *testing.T) {
 		for _, rec := range sent["oas-examples"] {
-			if got := rec.Received.GetSpec()[plugin.SpecConfigData]; got != examplesConfigData {
+			if got := rec.Received.GetSpec()[tykplugin.SpecConfigData]; got != examplesConfigData {
 				t.Errorf("oas-examples %s: spec.config_data\n%s\nwant the Classic API's\n%s", rec.HookType, got, examplesConfigData)
 			}
 		}
@@ -199,7 +200,7 @@ func TestConfigDataFacts(t *testing.T) {
 			if err := json.Unmarshal(r.Event, &payload); err != nil {
 				t.Fatalf("event %s: %v", r.ID, err)
 			}
-			if _, ok := payload.Spec[plugin.SpecConfigData]; ok || payload.Spec["APIID"] != "classic-examples" || len(payload.Spec) != 2 {
+			if _, ok := payload.Spec[tykplugin.SpecConfigData]; ok || payload.Spec["APIID"] != "classic-examples" || len(payload.Spec) != 2 {
 				t.Errorf("event %s: spec %v; want only APIID (classic-examples) and OrgID", r.ID, payload.Spec)
 			}
 		}
@@ -220,7 +221,7 @@ func TestConfigDataFacts(t *testing.T) {
 				t.Errorf("X-Request-Id %s: HTTP %d, want 200", id, r.Status)
 			}
 			for _, rec := range recs {
-				if got, ok := rec.Received.GetSpec()[plugin.SpecConfigData]; ok || rec.APIID != probe.apiID {
+				if got, ok := rec.Received.GetSpec()[tykplugin.SpecConfigData]; ok || rec.APIID != probe.apiID {
 					t.Errorf("%s: spec.config_data %q sent (api %s); want none", probe.apiID, got, rec.APIID)
 				}
 			}

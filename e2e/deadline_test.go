@@ -89,7 +89,7 @@ var timeoutSetting = regexp.MustCompile(`"dispatch_timeout":"([^"]+)"`)
 func (l *Lab) dispatchTimeout(t *testing.T) time.Duration {
 	t.Helper()
 	if l.External {
-		return 5 * time.Second // the plugin server's default (internal/config)
+		return 5 * time.Second // the plugin server's default (internal/server/config)
 	}
 	c, err := l.container(shared.ctx, "plugin-server")
 	if err != nil {

@@ -16,7 +16,7 @@
 // extractor's cache, the refusals. TestGatewayFacts (facts_test.go) proves
 // each fact of plugin-server/returned, the README's table "What the
 // gateway does with what you return". Both also check that plugintest's
-// model (plugintest.Apply), given the objects the journal holds, predicts
+// model (gatewaymodel.Apply), given the objects the journal holds, predicts
 // what the real gateway did.
 //
 // Per-API configuration (apiconfig_test.go): ExampleConfigured on a

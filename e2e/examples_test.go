@@ -12,9 +12,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/examples"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/examples/examplecheck"
 	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/journal"
-	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/plugin"
-	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/plugin/examplecheck"
 )
 
 // exampleAPIs are the two APIs wiring the examples.
@@ -84,7 +84,7 @@ func TestExamples(t *testing.T) {
 		t.Run(api.apiID, func(t *testing.T) {
 			// A user of its own: the gateway caches a token's session.
 			user := "e2e-" + randomHex(4)
-			auth := map[string]string{"Authorization": "Bearer " + plugin.LabTokenPrefix + user}
+			auth := map[string]string{"Authorization": "Bearer " + examples.LabTokenPrefix + user}
 			withAuth := func(h map[string]string) map[string]string {
 				out := map[string]string{}
 				for k, v := range auth {
@@ -116,8 +116,8 @@ func TestExamples(t *testing.T) {
 				expectNone(t, id, examplecheck.PostKeyAuth(up, user))
 				expectNone(t, id, examplecheck.Response(r.client(), nil))
 				// CustomKeyCheck's session: its quota, as the gateway reports it.
-				if got := r.Header.Get("X-Ratelimit-Limit"); got != fmt.Sprint(plugin.ExampleQuotaMax) {
-					t.Errorf("X-Request-Id %s: the client got X-RateLimit-Limit %q, want the session's quota_max %d", id, got, plugin.ExampleQuotaMax)
+				if got := r.Header.Get("X-Ratelimit-Limit"); got != fmt.Sprint(examples.ExampleQuotaMax) {
+					t.Errorf("X-Request-Id %s: the client got X-RateLimit-Limit %q, want the session's quota_max %d", id, got, examples.ExampleQuotaMax)
 				}
 				recs := l.recordsFor(t, mark, id)
 				expectSteps(t, id, recs, stepPre, stepAuth, stepPostKeyAuth, stepPost, stepResponse)

@@ -17,9 +17,9 @@ import (
 	"time"
 
 	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/journal"
-	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/plugintest"
 	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/redact"
 	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/returned"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/tykplugin/gatewaymodel"
 )
 
 const (
@@ -171,7 +171,7 @@ func expectModel(t *testing.T, l *Lab, id string, recs []journal.Record, hook st
 	if rec.Error != "" {
 		err = errors.New(rec.Error)
 	}
-	res := plugintest.Apply(rec.Received, ret, err)
+	res := gatewaymodel.Apply(rec.Received, ret, err)
 	// A request that went on was answered by the upstream (or a later hook).
 	if res.Client == nil {
 		if res.Upstream == nil {

@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/journal"
-	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/plugintest"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/tykplugin/gatewaymodel"
 )
 
 const (
@@ -63,17 +63,17 @@ func (e upstreamEcho) URI() string {
 
 // upstream is the echo as plugintest's Upstream, for the checks that run on
 // both (examplecheck).
-func (e upstreamEcho) upstream() *plugintest.Upstream {
+func (e upstreamEcho) upstream() *gatewaymodel.Upstream {
 	u, err := url.Parse(e.URL)
 	if err != nil {
 		u = &url.URL{}
 	}
-	return &plugintest.Upstream{Method: e.Method, URL: u, Header: http.Header(e.Headers), Body: []byte(e.Data)}
+	return &gatewaymodel.Upstream{Method: e.Method, URL: u, Header: http.Header(e.Headers), Body: []byte(e.Data)}
 }
 
 // client is the reply as plugintest's Client.
-func (r reply) client() *plugintest.Client {
-	return &plugintest.Client{Status: r.Status, Header: r.Header, Body: r.Body}
+func (r reply) client() *gatewaymodel.Client {
+	return &gatewaymodel.Client{Status: r.Status, Header: r.Header, Body: r.Body}
 }
 
 // decodeEcho reads the upstream's echo from the client's body.

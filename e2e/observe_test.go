@@ -19,8 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/examples"
 	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/journal"
-	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/plugin"
 )
 
 // scrape reads the plugin server's metrics: sample (name{labels}) → value.
@@ -73,7 +73,7 @@ func TestMetricsCountWhatTheJournalHolds(t *testing.T) {
 	before := l.scrape(t)
 	mark := l.mark(t)
 	var ids []string
-	auth := map[string]string{"Authorization": "Bearer " + plugin.LabTokenPrefix + "e2e-" + randomHex(4)}
+	auth := map[string]string{"Authorization": "Bearer " + examples.LabTokenPrefix + "e2e-" + randomHex(4)}
 	for i := range 3 {
 		id := newID(t) + "-" + strconv.Itoa(i)
 		ids = append(ids, id)
@@ -202,7 +202,7 @@ func TestTraceThroughEveryHook(t *testing.T) {
 	id := newID(t)
 	mark := l.mark(t)
 	r := l.send(t, http.MethodGet, "/examples/anything/e2e/trace", id, "",
-		map[string]string{"Authorization": "Bearer " + plugin.LabTokenPrefix + "e2e-" + randomHex(4)})
+		map[string]string{"Authorization": "Bearer " + examples.LabTokenPrefix + "e2e-" + randomHex(4)})
 	if r.Status != http.StatusOK {
 		t.Fatalf("X-Request-Id %s: HTTP %d: %s", id, r.Status, r.Body)
 	}

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/plugintest"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/tykplugin/gatewaymodel"
 )
 
 // fact is one behaviour of the gateway that depends on its version.
@@ -42,7 +42,7 @@ var facts = struct {
 	OTelPropagation: fact{Since: "5.11.0",
 		What:   "OpenTelemetry trace context is propagated to the plugin server",
 		Before: "no trace context in the gRPC metadata: each hook's span starts a trace of its own"},
-	ResponseHookFailure: fact{Since: plugintest.ResponseFailureAnswered, // the harness models it too
+	ResponseHookFailure: fact{Since: gatewaymodel.ResponseFailureAnswered, // the harness models it too
 		What: "a failed Response-hook Dispatch answers the client 500 Middleware error " +
 			"(5.13.1 is the oldest release seen doing so; 5.8.11 does not)",
 		Before: "the gateway panics in CustomMiddlewareResponseHook.HandleError and closes the client's connection without a response"},

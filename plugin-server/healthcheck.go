@@ -3,7 +3,7 @@
 package main
 
 import (
-	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/grpcserver"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/server/grpcserver"
 
 	"context"
 	"flag"
@@ -17,7 +17,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
-	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/config"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/server/config"
 )
 
 func healthcheck(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/inspector"
-	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/config"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/server/config"
 	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/journal"
 )
 

@@ -22,11 +22,11 @@ import (
 
 	"github.com/tyk-lab/grpc-plugin-lab/coprocess"
 	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/inspector"
-	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/config"
-	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/grpctest"
-	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/redistest"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/server/config"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/testkit/grpctest"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/testkit/redistest"
 	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/journal"
-	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/plugintest"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/tykplugin/plugintest"
 )
 
 // Secrets the inspector must never show: a bearer token ExampleAuthCheck

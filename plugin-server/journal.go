@@ -13,7 +13,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/config"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/server/config"
 	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/journal"
 )
 

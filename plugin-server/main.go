@@ -32,16 +32,17 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/keepalive"
 
-	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/config"
-	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/deadline"
-	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/grpcserver"
-	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/instrument"
-	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/logwriter"
-	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/metrics"
-	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/tracing"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/server/config"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/server/deadline"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/server/grpcserver"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/server/instrument"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/server/logwriter"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/server/metrics"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/server/tracing"
 	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/journal"
 	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/plugin"
 	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/returned"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/tykplugin"
 )
 
 func main() {
@@ -82,8 +83,8 @@ func serveMain(ctx context.Context, args []string, getenv func(string) string, s
 		if _, err := hooksFor(cfg); err != nil {
 			return err
 		}
-		fmt.Fprintf(stderr, "plugin-server: configuration ok: dispatch timeout %s, fail open %q, max connection age %s, journal %t, log level %s, redaction %t\n",
-			cfg.DispatchTimeout, cfg.FailOpen, cfg.MaxConnectionAge, cfg.JournalRedisURL != "", cfg.LogLevel, cfg.Redact)
+		fmt.Fprintf(stderr, "plugin-server: configuration ok: dispatch timeout %s, fail open %q, max connection age %s, journal %t, log level %s, redaction %t, lab hooks %t\n",
+			cfg.DispatchTimeout, cfg.FailOpen, cfg.MaxConnectionAge, cfg.JournalRedisURL != "", cfg.LogLevel, cfg.Redact, cfg.LabHooks)
 		return nil
 	}
 	out := logwriter.New(stderr)
@@ -93,12 +94,17 @@ func serveMain(ctx context.Context, args []string, getenv func(string) string, s
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.ListenAddr, err)
 	}
-	return serve(ctx, cfg, getenv, lis, log)
+	hooks, err := hooksFor(cfg)
+	if err != nil {
+		lis.Close()
+		return err
+	}
+	return serve(ctx, cfg, hooks, getenv, lis, log)
 }
 
-// serve runs the plugin server on lis until ctx ends. getenv gives the
-// standard OTEL_* variables (internal/tracing).
-func serve(ctx context.Context, cfg config.Config, getenv func(string) string, lis net.Listener, log *slog.Logger) error {
+// serve runs the plugin server with hooks on lis until ctx ends. getenv
+// gives the standard OTEL_* variables (internal/server/tracing).
+func serve(ctx context.Context, cfg config.Config, hooks map[string]tykplugin.Hook, getenv func(string) string, lis net.Listener, log *slog.Logger) error {
 	if !cfg.Redact {
 		log.Warn("redaction is OFF: API keys and credentials will appear in logs and journal; use for local debugging only")
 	}
@@ -111,10 +117,6 @@ func serve(ctx context.Context, cfg config.Config, getenv func(string) string, l
 		defer rdb.Close()
 		jw = journal.NewWriter(rdb, cfg.JournalOptions(log))
 		log.Info("journal on", "redis", rdb.Options().Addr, "db", rdb.Options().DB, "stream", cfg.JournalStream)
-	}
-	hooks, err := hooksFor(cfg)
-	if err != nil {
-		return err
 	}
 	replica := cfg.Replica
 	if replica == "" {
@@ -188,7 +190,7 @@ func serve(ctx context.Context, cfg config.Config, getenv func(string) string, l
 			MaxConnectionAgeGrace: cfg.ShutdownTimeout,
 		}))
 	}
-	srv := grpcserver.New(plugin.WithHooks(log, hooks), grpcserver.Options{
+	srv := grpcserver.New(tykplugin.New(log, hooks), grpcserver.Options{
 		Logger:          log,
 		MaxRecvBytes:    cfg.MaxRecvBytes,
 		MaxSendBytes:    cfg.MaxSendBytes,
@@ -213,12 +215,30 @@ func serve(ctx context.Context, cfg config.Config, getenv func(string) string, l
 	return err
 }
 
+// labHooks are the hook sets the lab serves beside the plugin's when
+// PLUGIN_LAB_HOOKS is on: the probes of the e2e suite's gateway facts
+// (apis/classic-facts.json), and the examples (examples.go adds them; `make
+// remove-examples` deletes it with them).
+var labHooks = []func() map[string]tykplugin.Hook{returned.Hooks}
+
 // hooksFor is what the plugin server serves: the plugin's hooks, and the
-// probes of the e2e suite's gateway facts (apis/classic-facts.json). It
-// fails when the configuration names a hook it does not have.
-func hooksFor(cfg config.Config) (map[string]plugin.Hook, error) {
-	hooks := plugin.Hooks()
-	maps.Copy(hooks, returned.Hooks())
+// lab's when cfg turns them on. It fails when a lab hook has a name of the
+// plugin's, or the configuration names a hook it does not have.
+func hooksFor(cfg config.Config) (map[string]tykplugin.Hook, error) {
+	hooks := maps.Clone(plugin.Hooks())
+	if hooks == nil {
+		hooks = map[string]tykplugin.Hook{}
+	}
+	if cfg.LabHooks {
+		for _, set := range labHooks {
+			for name, h := range set() {
+				if _, ok := hooks[name]; ok {
+					return nil, fmt.Errorf("%s: the plugin has a hook named %q, as the lab's own has; rename yours", config.EnvLabHooks, name)
+				}
+				hooks[name] = h
+			}
+		}
+	}
 	for _, name := range cfg.FailOpen {
 		if _, ok := hooks[name]; !ok {
 			return nil, fmt.Errorf("%s names %q, which is no hook of this plugin server (its hooks: %s)",

@@ -19,12 +19,13 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/tyk-lab/grpc-plugin-lab/coprocess"
-	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/captures"
-	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/config"
-	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/grpctest"
-	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/redistest"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/server/config"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/testkit/captures"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/testkit/grpctest"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/testkit/redistest"
 	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/journal"
 	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/redact"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/tykplugin"
 )
 
 func getenv(vars map[string]string) func(string) string {
@@ -47,8 +48,50 @@ func startServe(t *testing.T, vars map[string]string, log *slog.Logger, args ...
 		t.Fatal(err)
 	}
 	return grpctest.Serve(t, lis, func(ctx context.Context, lis net.Listener) error {
-		return serve(ctx, cfg, getenv(vars), lis, log)
+		return serve(ctx, cfg, serverHooks(), getenv(vars), lis, log)
 	})
+}
+
+// testConfig is Configured's per-API configuration.
+var testConfig tykplugin.APIConfig[struct {
+	Header string `json:"header"`
+}]
+
+// serverHooks stand in for a plugin's in the tests of serve, so that they
+// test the server (and the inspector) whatever the plugin's hooks and the
+// examples become, or after `make remove-examples`. The inspector's tests
+// replay the lab's captures of one /examples/ request: the stand-ins of
+// ExamplePreRequest and ExampleAuthCheck do what the inspector shows of
+// them; the other three hooks of that request have no stand-in, and echo.
+func serverHooks() map[string]tykplugin.Hook {
+	return map[string]tykplugin.Hook{
+		"ExamplePreRequest": func(_ context.Context, o *coprocess.Object) (*coprocess.Object, error) {
+			tykplugin.SetHeader(o, "X-Example-Pre", "added")
+			return o, nil
+		},
+		"ExampleAuthCheck": func(_ context.Context, o *coprocess.Object) (*coprocess.Object, error) {
+			token, ok := strings.CutPrefix(o.GetRequest().GetHeaders()["Authorization"], "Bearer lab-token-")
+			if !ok || token == "" {
+				tykplugin.Deny(o, 403, nil, "invalid or missing bearer token")
+				return o, nil
+			}
+			o.Session = &coprocess.SessionState{Metadata: map[string]string{"token": "lab-token-" + token}}
+			return o, nil
+		},
+		// SetsHeader sets X-Example-Pre on the way upstream.
+		"SetsHeader": func(_ context.Context, o *coprocess.Object) (*coprocess.Object, error) {
+			tykplugin.SetHeader(o, "X-Example-Pre", "added")
+			return o, nil
+		},
+		// Configured fails, FailedPrecondition, on an API whose config_data
+		// does not decode.
+		"Configured": func(_ context.Context, o *coprocess.Object) (*coprocess.Object, error) {
+			if _, _, err := testConfig.Lookup(o); err != nil {
+				return nil, err
+			}
+			return o, nil
+		},
+	}
 }
 
 // runCmd runs the command line args and returns exit code, stdout, stderr.
@@ -187,8 +230,11 @@ func TestRunErrors(t *testing.T) {
 		{"timeout that does not parse", map[string]string{config.EnvDispatchTimeout: "5 seconds"}, nil, 1, config.EnvDispatchTimeout + `="5 seconds": want a duration`},
 		{"negative timeout", nil, []string{"-dispatch-timeout", "-1s"}, 1, "dispatch timeout must not be negative"},
 		{"fail-open list of nothing", map[string]string{config.EnvFailOpen: " , "}, nil, 1, `fail-open list " , " names no hook`},
-		{"fail-open names no hook", map[string]string{config.EnvFailOpen: "ExampleEnrich,ExampleEnrichh"}, []string{"-listen", "127.0.0.1:0"}, 1,
-			config.EnvFailOpen + ` names "ExampleEnrichh", which is no hook of this plugin server (its hooks: `},
+		{"fail-open names no hook", map[string]string{config.EnvFailOpen: "FactPre,FactPree", config.EnvLabHooks: "true"}, []string{"-listen", "127.0.0.1:0"}, 1,
+			config.EnvFailOpen + ` names "FactPree", which is no hook of this plugin server (its hooks: `},
+		{"fail-open names a lab hook, the lab's hooks off", map[string]string{config.EnvFailOpen: "FactPre"}, []string{"-listen", "127.0.0.1:0"}, 1,
+			config.EnvFailOpen + ` names "FactPre", which is no hook of this plugin server (its hooks: `},
+		{"lab hooks that do not parse", map[string]string{config.EnvLabHooks: "yes please"}, nil, 1, config.EnvLabHooks + `="yes please": want true or false`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -18,9 +18,9 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	"github.com/tyk-lab/grpc-plugin-lab/coprocess"
-	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/captures"
-	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/config"
-	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/grpctest"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/server/config"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/testkit/captures"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/testkit/grpctest"
 )
 
 // otlpReceiver is a real OTLP/gRPC trace endpoint, in the test.
@@ -96,13 +96,13 @@ func TestTraceContinuesTheGateways(t *testing.T) {
 	const traceID, parentID = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
 	ctx := metadata.AppendToOutgoingContext(grpctest.Context(t, 10*time.Second), "traceparent", "00-"+traceID+"-"+parentID+"-01")
 	obj := captures.MustFind(t, captures.Hook(coprocess.HookType_Pre, false))
-	obj.HookName = "ExamplePreRequest"
+	obj.HookName = "SetsHeader"
 	if _, err := s.Client.Dispatch(ctx, obj); err != nil {
 		t.Fatal(err)
 	}
 	var span *tracepb.Span
-	grpctest.Eventually(t, 10*time.Second, func() bool { span = otlp.find("Pre ExamplePreRequest"); return span != nil },
-		"no span named \"Pre ExamplePreRequest\" exported")
+	grpctest.Eventually(t, 10*time.Second, func() bool { span = otlp.find("Pre SetsHeader"); return span != nil },
+		"no span named \"Pre SetsHeader\" exported")
 	if got := hex.EncodeToString(span.GetTraceId()); got != traceID {
 		t.Errorf("trace id %s, want the gateway's %s", got, traceID)
 	}
@@ -112,7 +112,7 @@ func TestTraceContinuesTheGateways(t *testing.T) {
 	if span.GetKind() != tracepb.Span_SPAN_KIND_SERVER {
 		t.Errorf("span kind %v, want server", span.GetKind())
 	}
-	if attr(span, "tyk.api_id") != obj.GetSpec()["APIID"] || attr(span, "tyk.hook.type") != "Pre" || attr(span, "tyk.hook.name") != "ExamplePreRequest" ||
+	if attr(span, "tyk.api_id") != obj.GetSpec()["APIID"] || attr(span, "tyk.hook.type") != "Pre" || attr(span, "tyk.hook.name") != "SetsHeader" ||
 		!strings.Contains(attr(span, "tyk.plugin.changes"), "set_headers X-Example-Pre") {
 		t.Errorf("span attributes %v", span.GetAttributes())
 	}
@@ -122,12 +122,12 @@ func TestTraceContinuesTheGateways(t *testing.T) {
 
 	// A failing hook: an error status.
 	bad := captures.MustFind(t, captures.Hook(coprocess.HookType_Pre, false))
-	bad.HookName = "ExampleConfigured"
+	bad.HookName = "Configured"
 	bad.Spec["config_data"] = `{"nope":1}`
 	if _, err := s.Client.Dispatch(ctx, bad); err == nil {
 		t.Fatal("a bad configuration did not fail")
 	}
-	grpctest.Eventually(t, 10*time.Second, func() bool { span = otlp.find("Pre ExampleConfigured"); return span != nil },
+	grpctest.Eventually(t, 10*time.Second, func() bool { span = otlp.find("Pre Configured"); return span != nil },
 		"no span for the failed dispatch")
 	if span.GetStatus().GetCode() != tracepb.Status_STATUS_CODE_ERROR || !strings.Contains(span.GetStatus().GetMessage(), `unknown field "nope"`) {
 		t.Errorf("failed dispatch's span status %v", span.GetStatus())
@@ -190,7 +190,7 @@ func TestMetrics(t *testing.T) {
 	s := startServe(t, map[string]string{config.EnvMetricsAddr: addr}, nil)
 	ctx := grpctest.Context(t, 10*time.Second)
 	obj := captures.MustFind(t, captures.Hook(coprocess.HookType_Pre, false))
-	obj.HookName = "ExamplePreRequest"
+	obj.HookName = "SetsHeader"
 	for range 3 {
 		if _, err := s.Client.Dispatch(ctx, obj.CloneVT()); err != nil {
 			t.Fatal(err)
@@ -204,7 +204,7 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 	bad := obj.CloneVT()
-	bad.HookName = "ExampleConfigured"
+	bad.HookName = "Configured"
 	bad.Spec["config_data"] = `{"nope":1}`
 	if _, err := s.Client.Dispatch(ctx, bad); err == nil {
 		t.Fatal("a bad configuration did not fail")
@@ -216,10 +216,10 @@ func TestMetrics(t *testing.T) {
 		name, labels string
 		want         float64
 	}{
-		{"tyk_plugin_dispatches_total", `code="OK",hook_name="ExamplePreRequest",hook_type="Pre"`, 3},
+		{"tyk_plugin_dispatches_total", `code="OK",hook_name="SetsHeader",hook_type="Pre"`, 3},
 		{"tyk_plugin_dispatches_total", `code="OK",hook_name="other",hook_type="Pre"`, 100},
-		{"tyk_plugin_dispatches_total", `code="FailedPrecondition",hook_name="ExampleConfigured",hook_type="Pre"`, 1},
-		{"tyk_plugin_dispatch_duration_seconds_count", `hook_name="ExamplePreRequest",hook_type="Pre"`, 3},
+		{"tyk_plugin_dispatches_total", `code="FailedPrecondition",hook_name="Configured",hook_type="Pre"`, 1},
+		{"tyk_plugin_dispatch_duration_seconds_count", `hook_name="SetsHeader",hook_type="Pre"`, 3},
 		{"tyk_plugin_events_total", `event_type="AuthFailure"`, 1},
 		{"grpc_server_handled_total", `grpc_code="OK",grpc_method="Dispatch",grpc_service="coprocess.Dispatcher",grpc_type="unary"`, 103},
 	} {

@@ -20,8 +20,8 @@ import (
 
 	"github.com/tyk-lab/grpc-plugin-lab/coprocess"
 	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/journal"
-	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/plugintest"
 	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/redact"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/tykplugin/gatewaymodel"
 )
 
 // summary is a request as the list shows it (and as its filters search).
@@ -164,7 +164,7 @@ type recordDetail struct {
 	Problem string `json:"problem,omitempty"`
 }
 
-// prediction is plugintest.Result in JSON.
+// prediction is gatewaymodel.Result in JSON.
 type prediction struct {
 	Upstream    *httpMessage `json:"upstream,omitempty"`
 	Client      *httpMessage `json:"client,omitempty"`
@@ -287,7 +287,7 @@ func predict(gateway string, rec *journal.Record, received, returned *coprocess.
 	} else if returned == nil {
 		returned = received // unchanged
 	}
-	res := plugintest.ApplyFor(gateway, received, returned, err)
+	res := gatewaymodel.ApplyFor(gateway, received, returned, err)
 	p := &prediction{AuthFailure: res.AuthFailure, Dropped: res.Dropped}
 	if u := res.Upstream; u != nil {
 		p.Upstream = message(u.Body)

@@ -1,4 +1,4 @@
-// Tests the journal Writer against a real Redis (internal/redistest): what
+// Tests the journal Writer against a real Redis (internal/testkit/redistest): what
 // it stores and how it decodes, the stream bound, and the failure modes — a full buffer
 // drops without blocking, a Redis that is down costs counted entries, and
 // every entry handed over is accounted for after Close.
@@ -17,9 +17,9 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/tyk-lab/grpc-plugin-lab/coprocess"
-	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/captures"
-	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/grpctest"
-	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/redistest"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/testkit/captures"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/testkit/grpctest"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/testkit/redistest"
 	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/journal"
 )
 

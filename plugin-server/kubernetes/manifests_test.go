@@ -38,15 +38,15 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/tyk-lab/grpc-plugin-lab/coprocess"
-	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/config"
-	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/grpcserver"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/server/config"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/server/grpcserver"
 )
 
 const (
 	manifestsFile = "plugin-server.yaml"
 	valuesFile    = "tyk-oss-values.yaml"
 	// configSource declares the plugin server's PLUGIN_* variables.
-	configSource = "../internal/config/config.go"
+	configSource = "../internal/server/config/config.go"
 	dockerfile   = "../Dockerfile"
 	// clusterDomain is the cluster DNS domain tyk-oss-values.yaml assumes.
 	clusterDomain = "cluster.local"

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/captures"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/testkit/captures"
 )
 
 func TestParseEvent(t *testing.T) {

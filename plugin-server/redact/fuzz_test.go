@@ -17,7 +17,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/tyk-lab/grpc-plugin-lab/coprocess"
-	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/captures"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/testkit/captures"
 )
 
 // FuzzParseEvent: ParseEvent and Event never panic; a payload that parses

@@ -12,8 +12,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/tyk-lab/grpc-plugin-lab/coprocess"
-	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/captures"
-	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/protofill"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/testkit/captures"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/testkit/protofill"
 )
 
 const (

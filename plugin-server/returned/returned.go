@@ -11,7 +11,7 @@ import (
 	"context"
 
 	"github.com/tyk-lab/grpc-plugin-lab/coprocess"
-	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/plugin"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/tykplugin"
 )
 
 // Header names the fact a request to /facts/ probes.
@@ -49,7 +49,7 @@ var Facts = []Fact{
 	{Name: "delete-client-header", Hook: coprocess.HookType_Pre,
 		Returns: "a header the client sent, in `delete_headers`",
 		Then:    "the upstream does not get it",
-		apply:   func(o *coprocess.Object) { plugin.DeleteHeader(o, "X-Client-Header") }},
+		apply:   func(o *coprocess.Object) { tykplugin.DeleteHeader(o, "X-Client-Header") }},
 	{Name: "overrides-4xx", Hook: coprocess.HookType_Pre,
 		Returns: "`return_overrides` with a 4xx `response_code`, `headers` and `response_body`",
 		Then:    "the client gets that status, the headers, and the gateway's error template `{\"error\": \"<response_body>\"}`; an AuthFailure event fires; the upstream is not called",
@@ -100,14 +100,14 @@ var Facts = []Fact{
 // Hooks are FactPre and FactResponse: each applies the fact its request
 // names in X-Lab-Fact, when it is one of its hook type, and otherwise
 // returns the object unchanged.
-func Hooks() map[string]plugin.Hook {
-	return map[string]plugin.Hook{
+func Hooks() map[string]tykplugin.Hook {
+	return map[string]tykplugin.Hook{
 		"FactPre":      hook(coprocess.HookType_Pre),
 		"FactResponse": hook(coprocess.HookType_Response),
 	}
 }
 
-func hook(t coprocess.HookType) plugin.Hook {
+func hook(t coprocess.HookType) tykplugin.Hook {
 	return func(_ context.Context, o *coprocess.Object) (*coprocess.Object, error) {
 		name := o.GetRequest().GetHeaders()[Header]
 		if name == "" || t == coprocess.HookType_Response && o.GetResponse() == nil {
