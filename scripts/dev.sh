@@ -34,6 +34,7 @@ trap 'interrupted=1' INT
 echo "dev: the gateway calls $bridge:$PLUGIN_DEV_PORT; edit plugin-server/plugin/hooks.go and save"
 PLUGIN_JOURNAL_REDIS_URL="redis://127.0.0.1:$LAB_REDIS_PORT/1" \
 PLUGIN_CORRELATION_HEADER=X-Request-Id \
+PLUGIN_LAB_HOOKS=true \
 PLUGIN_GRPC_MAX_RECV_BYTES="$GRPC_MAX_MESSAGE_BYTES" \
 PLUGIN_GRPC_MAX_SEND_BYTES="$GRPC_MAX_MESSAGE_BYTES" \
   go run ./plugin-server/internal/devloop -listen "$bridge:$PLUGIN_DEV_PORT" || status=$?
