@@ -1,7 +1,11 @@
-// Command plugin-server is the lab's gRPC plugin server for Tyk Gateway: it
-// serves the plugin (package plugin) as the coprocess Dispatcher, with the
-// lab's instrumentation around it: each call is logged as one JSON line and
-// journaled to a Redis Stream, with what the plugin changed.
+// Command plugin-server is the gRPC plugin server for Tyk Gateway: it
+// serves your plugin's hooks (package plugin) as the coprocess Dispatcher,
+// routed by the SDK (package tykplugin), with the lab's instrumentation
+// around them: each call is logged as one JSON line and, when a journal is
+// configured, journaled to a Redis Stream with what the hook changed;
+// metrics, traces, a deadline and fail-open hooks are settings. With
+// PLUGIN_LAB_HOOKS it also serves the lab's examples and gateway-fact
+// probes (the lab turns it on; production leaves it off).
 //
 // Usage:
 //
@@ -180,7 +184,7 @@ func serve(ctx context.Context, cfg config.Config, hooks map[string]tykplugin.Ho
 	// The deadline goes after the instrumentation, which journals what
 	// became of the call: its error, or that it failed open.
 	unary = append(unary, instr.UnaryServerInterceptor(),
-		deadline.UnaryServerInterceptor(deadline.Options{Timeout: cfg.DispatchTimeout, FailOpen: cfg.FailOpen, Logger: log}))
+		deadline.UnaryServerInterceptor(deadline.Options{Timeout: cfg.DispatchTimeout, FailOpen: cfg.FailOpen, OnFailOpen: instr.FailedOpen, Logger: log}))
 	if cfg.MaxConnectionAge > 0 {
 		// Clients reconnect now and then, and so ask DNS again: a gateway
 		// with round robin finds replicas added since. In-flight calls get

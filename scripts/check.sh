@@ -2,7 +2,13 @@
 # Static checks: gofmt, go vet, go.mod tidy, generated code freshness.
 source "$(dirname "$0")/lib.sh"
 
-unformatted=$(gofmt -l $(git ls-files '*.go'))
+# The Go files git tracks; outside git (a fresh gonew copy), all of them.
+if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+  mapfile -t gofiles < <(git ls-files '*.go')
+else
+  mapfile -t gofiles < <(find . -name '*.go' -not -path './.git/*')
+fi
+unformatted=$(gofmt -l "${gofiles[@]}")
 if [[ -n "$unformatted" ]]; then
   echo "gofmt needed on:" >&2
   echo "$unformatted" >&2
@@ -17,4 +23,4 @@ if ! diff=$(go mod tidy -diff 2>&1); then
   exit 1
 fi
 echo "go mod tidy: ok"
-scripts/proto.sh check
+bash scripts/proto.sh check

@@ -1,3 +1,11 @@
+// Package examples holds the lab's example hooks: one per hook type, each
+// doing what plugins are for (headers, query, body, custom authentication
+// with a session, a short-circuit answer, a response rewrite), one
+// configured per API (config_data), and two behind a slow dependency (the
+// deadline, fail-open). apis/ wires them; the plugin server serves them
+// only with PLUGIN_LAB_HOOKS (the lab sets it); examplecheck says what each
+// does, for their unit tests and the e2e suite alike. Copy from them into
+// your own package (plugin); `make remove-examples` deletes them.
 package examples
 
 import (

@@ -1,7 +1,7 @@
 // Package inspector is the lab's web page of the journal: a live list of
 // the client requests the plugin server saw, each opening into the story
 // of its hooks — what each received and returned, what it changed, and
-// what the gateway then does with it (plugintest's model) — with the
+// what the gateway then does with it (gatewaymodel's prediction) — with the
 // events the request caused.
 //
 // It reads the journal's Redis Stream: the newest records (at most

@@ -607,7 +607,7 @@ func pluginEnvNames(t *testing.T) map[string]string {
 
 // TestProductionSettings: the plugin server's own configuration loader
 // accepts the Deployment's env, which is the production one: warn level,
-// redaction on, no journal, metrics on, a name per replica.
+// redaction on, no journal, no lab hooks, metrics on, a name per replica.
 func TestProductionSettings(t *testing.T) {
 	m := loadManifests(t)
 	c := m.container(t)
@@ -621,6 +621,9 @@ func TestProductionSettings(t *testing.T) {
 	}
 	if _, ok := envs[config.EnvJournalRedisURL]; ok {
 		t.Errorf("%s set: the journal is for the lab; leave it unset in production", config.EnvJournalRedisURL)
+	}
+	if _, ok := envs[config.EnvLabHooks]; ok {
+		t.Errorf("%s set: the examples and the gateway-fact probes are the lab's; production serves only its own hooks", config.EnvLabHooks)
 	}
 	replica, ok := envs[config.EnvReplica]
 	if !ok || replica.ValueFrom == nil || replica.ValueFrom.FieldRef == nil || replica.ValueFrom.FieldRef.FieldPath != "metadata.name" {
@@ -653,6 +656,9 @@ func TestProductionSettings(t *testing.T) {
 	}
 	if cfg.JournalRedisURL != "" {
 		t.Errorf("loaded journal Redis URL %q; want none", cfg.JournalRedisURL)
+	}
+	if cfg.LabHooks {
+		t.Error("loaded lab hooks on: production serves only the plugin's own hooks")
 	}
 	if cfg.MetricsAddr == "" {
 		t.Error("loaded no metrics address")

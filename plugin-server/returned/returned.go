@@ -4,7 +4,8 @@
 // the sentences the e2e suite's TestGatewayFacts proves against the real
 // gateway. apis/classic-facts.json wires FactPre
 // and FactResponse; a request picks its fact with the header X-Lab-Fact.
-// The plugin server serves them beside the plugin's own hooks.
+// The plugin server serves them beside the plugin's own hooks when
+// PLUGIN_LAB_HOOKS is on, as in the lab.
 package returned
 
 import (

@@ -1,4 +1,4 @@
-// Package examplecheck says what each example plugin (../examples.go) does,
+// Package examplecheck says what each example hook (package examples) does,
 // as checks on what the upstream received and what the client got. The
 // plugin's unit tests run them on plugintest's prediction, the e2e suite on
 // what the real gateway did: one set of expectations for both. Each check

@@ -21,7 +21,6 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/tyk-lab/grpc-plugin-lab/coprocess"
-	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/server/instrument"
 )
 
 // Options configure the interceptor.
@@ -30,7 +29,11 @@ type Options struct {
 	Timeout time.Duration
 	// FailOpen names the hooks whose failure lets the request go on.
 	FailOpen []string
-	Logger   *slog.Logger
+	// OnFailOpen, when set, is called with the call's context and the
+	// reason when a hook fails open, before the interceptor returns: the
+	// plugin server journals it (instrument.Instrument.FailedOpen).
+	OnFailOpen func(ctx context.Context, reason string)
+	Logger     *slog.Logger
 }
 
 // UnaryServerInterceptor bounds the Dispatcher's calls and fails the
@@ -66,7 +69,9 @@ func UnaryServerInterceptor(o Options) grpc.UnaryServerInterceptor {
 			return resp, err
 		}
 		reason := status.Convert(err).Message()
-		instrument.FailedOpen(ctx, reason)
+		if o.OnFailOpen != nil {
+			o.OnFailOpen(ctx, reason)
+		}
 		log.LogAttrs(ctx, slog.LevelWarn, "hook failed open: the gateway gets the object it sent, unchanged",
 			slog.String("hook_name", obj.GetHookName()), slog.String("hook_type", obj.GetHookType().String()),
 			slog.String("error", reason))

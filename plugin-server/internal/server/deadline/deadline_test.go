@@ -81,7 +81,7 @@ func start(t *testing.T, timeout time.Duration) (coprocess.DispatcherClient, *re
 	in := instrument.New(instrument.Options{Journal: recs, Redact: true})
 	srv := grpctest.Start(t, tykplugin.New(nil, hooks()), grpcserver.Options{Unary: []grpc.UnaryServerInterceptor{
 		in.UnaryServerInterceptor(),
-		deadline.UnaryServerInterceptor(deadline.Options{Timeout: timeout, FailOpen: []string{"HangOpen", "FailOpen", "PanicOpen", "PoliteOpen"}}),
+		deadline.UnaryServerInterceptor(deadline.Options{Timeout: timeout, FailOpen: []string{"HangOpen", "FailOpen", "PanicOpen", "PoliteOpen"}, OnFailOpen: in.FailedOpen}),
 	}})
 	return coprocess.NewDispatcherClient(grpctest.Dial(t, srv.Addr)), recs
 }

@@ -103,14 +103,16 @@ var hookMessages = map[coprocess.HookType]string{
 	coprocess.HookType_Response:       "response hook: upstream answered",
 }
 
-// failedOpenKey holds, in a Dispatch's context, where an interceptor after
-// the instrumentation says that the hook failed open (FailedOpen).
+// failedOpenKey holds, in a Dispatch's context, where FailedOpen notes
+// that the hook failed open.
 type failedOpenKey struct{}
 
-// FailedOpen tells the instrumentation that the hook of this Dispatch
-// failed (reason) and that the gateway gets the object it sent, unchanged:
-// the journal and the log say so. Called by the deadline interceptor.
-func FailedOpen(ctx context.Context, reason string) {
+// FailedOpen tells the instrumentation that the hook of the Dispatch whose
+// context (or a context derived from it) is ctx failed (reason), and that
+// the gateway gets the object it sent, unchanged: the journal and the log
+// say so. The plugin server passes it to the deadline interceptor, after
+// this one in the chain, as its OnFailOpen.
+func (in *Instrument) FailedOpen(ctx context.Context, reason string) {
 	if p, ok := ctx.Value(failedOpenKey{}).(*string); ok {
 		*p = reason
 	}

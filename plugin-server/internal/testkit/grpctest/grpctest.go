@@ -1,4 +1,4 @@
-// Package testserver runs the plugin server's gRPC stack (grpcserver, with
+// Package grpctest runs the plugin server's gRPC stack (grpcserver, with
 // any DispatcherServer) on a loopback TCP port for tests, and dials it as the
 // gateway does. It also has small helpers shared by the tests: a log
 // captured as JSON lines, and polling with a deadline.

@@ -1,4 +1,4 @@
-// Package testredis runs a throwaway redis-server for tests: one child
+// Package redistest runs a throwaway redis-server for tests: one child
 // process per test, on a free loopback port, with no persistence, stopped
 // when the test ends.
 //

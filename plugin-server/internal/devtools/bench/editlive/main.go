@@ -1,4 +1,4 @@
-// Command devloop measures `make dev`'s edit → live time: it starts `make
+// Command editlive measures `make dev`'s edit → live time: it starts `make
 // dev` (scripts/dev.sh, the lab included), edits
 // plugin-server/plugin/hooks.go so that
 // MyPreRequestPlugin sets X-Dev-Edit: <n>, and times from the saved file to

@@ -1,0 +1,108 @@
+// Command template starts a plugin repository of your own from this
+// checkout of the lab, with gonew (golang.org/x/tools/cmd/gonew, pinned in
+// go.mod's tools): it serves the checkout as a module from a file-system
+// GOPROXY in a temporary directory (golang.org/x/mod/zip), so that it works
+// offline and whether or not the lab's module path resolves anywhere, then
+// runs gonew, which copies the module into dest and rewrites its module
+// path and imports to yours. `make gonew` runs it:
+//
+//	go run ./plugin-server/internal/devtools/template -module example.com/you/yourplugin -dest ../yourplugin
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/mod/module"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "template:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	fs := flag.NewFlagSet("template", flag.ContinueOnError)
+	dest := fs.String("dest", "", "directory of the new repository (must not exist)")
+	mod := fs.String("module", "", "module path of the new repository, e.g. example.com/you/yourplugin")
+	root := fs.String("root", ".", "the lab's checkout")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *dest == "" || *mod == "" {
+		return errors.New("want -module and -dest (make gonew MODULE=example.com/you/yourplugin DEST=../yourplugin)")
+	}
+	return New(*root, *mod, *dest, os.Stdout, os.Stderr)
+}
+
+// New copies the lab at root into dest as the module mod, with gonew.
+func New(root, mod, dest string, stdout, stderr io.Writer) error {
+	if err := module.CheckPath(mod); err != nil {
+		return fmt.Errorf("module path %q: %w", mod, err)
+	}
+	if _, err := os.Stat(dest); err == nil {
+		return fmt.Errorf("%s exists: gonew wants a new directory", dest)
+	}
+	root, err := filepath.Abs(root)
+	if err != nil {
+		return err
+	}
+	dest, err = filepath.Abs(dest)
+	if err != nil {
+		return err
+	}
+	proxy, err := os.MkdirTemp("", "lab-goproxy-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(proxy)
+	src, err := WriteProxy(proxy, root)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command("go", "tool", "gonew", src+"@"+Version, mod, dest)
+	cmd.Dir = root // where go.mod pins gonew
+	cmd.Env = append(os.Environ(),
+		"GOPROXY=file://"+filepath.ToSlash(proxy),
+		"GOSUMDB=off",      // a local module, in no checksum database
+		"GOFLAGS=-mod=mod", // gonew's go mod download, not the tree's vendor
+		"GONOSUMDB=", "GOPRIVATE=", "GONOPROXY=",
+	)
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("go tool gonew %s@%s %s %s: %w", src, Version, mod, dest, err)
+	}
+	if err := keepExecutable(root, dest); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "template: %s is %s, from the lab at %s; next: cd %s && make up && go test ./...\n", dest, mod, root, dest)
+	return nil
+}
+
+// keepExecutable gives the copy's scripts back the executable bit that a
+// module zip does not keep (the Makefile runs them with bash regardless).
+func keepExecutable(root, dest string) error {
+	out, err := exec.Command("git", "-C", root, "ls-files", "-s").Output()
+	if err != nil {
+		return nil // not a git checkout: nothing to go by
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		mode, rest, ok := strings.Cut(line, " ")
+		_, name, ok2 := strings.Cut(rest, "\t")
+		if !ok || !ok2 || mode != "100755" {
+			continue
+		}
+		if err := os.Chmod(filepath.Join(dest, filepath.FromSlash(name)), 0o755); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
+}
