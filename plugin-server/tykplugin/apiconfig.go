@@ -17,7 +17,7 @@ import (
 // configuration: its config_data (Classic) or
 // middleware.global.pluginConfig.data.value (OAS), as JSON. The gateway
 // sends it to every Dispatch of an API whose configuration is enabled and
-// not empty, and leaves the key out otherwise (README, "Per-API
+// not empty, and leaves the key out otherwise (the lab's docs, "Per-API
 // configuration").
 const SpecConfigData = "config_data"
 
@@ -29,7 +29,7 @@ const SpecConfigData = "config_data"
 //		Header string `json:"header"`
 //	}
 //
-//	var tenantConfig plugin.APIConfig[TenantConfig]
+//	var tenantConfig tykplugin.APIConfig[TenantConfig]
 //
 //	func MyHook(ctx context.Context, obj *coprocess.Object) (*coprocess.Object, error) {
 //		cfg, ok, err := tenantConfig.Lookup(obj)
