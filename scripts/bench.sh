@@ -2,14 +2,14 @@
 # `make bench`: how much the lab's plugin server costs. See BENCHMARKS.md.
 #
 #   Part 1 (no Docker; needs redis-server): the plugin server's Dispatch
-#           through real gRPC against a bare echo (plugin-server/internal/bench/dispatch).
-#   Go benchmarks: allocations per dispatch (plugin-server/internal/instrument).
+#           through real gRPC against a bare echo (plugin-server/internal/devtools/bench/dispatch).
+#   Go benchmarks: allocations per dispatch (plugin-server/internal/server/instrument).
 #   Part 2 (only when the lab is up, `make up`): the gateway's Classic API
 #           with its two gRPC hooks against the same API without plugins
-#           (plugin-server/internal/bench/gateway), and the plugin server's CPU per dispatch.
+#           (plugin-server/internal/devtools/bench/gateway), and the plugin server's CPU per dispatch.
 #
 # BENCH_QUICK=1 makes every part short (about a minute in all).
-# BENCH_GATEWAY_BARE=1 also runs part 2 with plugin-server/internal/bench/bareecho in place of the
+# BENCH_GATEWAY_BARE=1 also runs part 2 with plugin-server/internal/devtools/bench/bareecho in place of the
 #   lab's plugin server (stopped meanwhile, then restarted).
 # BENCH_PRODUCTION=1 runs part 2 with the plugin server in the production settings (journal off,
 #   log level warn, redaction on) against the bare echo: the target is >= 0.95× on medians.
@@ -38,11 +38,11 @@ gotest=$(mktemp)
 trap 'rm -f "$out" "$gotest"' EXIT
 
 echo "=== Part 1: plugin server vs bare echo (no Docker)"
-go run ./plugin-server/internal/bench/dispatch "${dispatch_flags[@]}" | tee "$out"
+go run ./plugin-server/internal/devtools/bench/dispatch "${dispatch_flags[@]}" | tee "$out"
 
 echo
-echo "=== Go benchmarks: cost and allocations per dispatch (go test -bench . -benchmem ./plugin-server/internal/instrument)"
-if ! go test -run '^$' -bench . -benchmem -benchtime "$benchtime" ./plugin-server/internal/instrument >"$gotest" 2>&1; then
+echo "=== Go benchmarks: cost and allocations per dispatch (go test -bench . -benchmem ./plugin-server/internal/server/instrument)"
+if ! go test -run '^$' -bench . -benchmem -benchtime "$benchtime" ./plugin-server/internal/server/instrument >"$gotest" 2>&1; then
   cat "$gotest" >&2
   exit 1
 fi
@@ -50,7 +50,7 @@ grep -E '^(Benchmark|--- SKIP)' "$gotest" || cat "$gotest"
 
 echo
 echo "=== Part 2: the gateway with and without the two gRPC hooks"
-go run ./plugin-server/internal/bench/gateway "${gateway_flags[@]}"
+go run ./plugin-server/internal/devtools/bench/gateway "${gateway_flags[@]}"
 
 echo
 grep -E '^BENCH (dispatch|traced)_vs_bare ' "$out"

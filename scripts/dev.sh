@@ -37,7 +37,7 @@ PLUGIN_CORRELATION_HEADER=X-Request-Id \
 PLUGIN_LAB_HOOKS=true \
 PLUGIN_GRPC_MAX_RECV_BYTES="$GRPC_MAX_MESSAGE_BYTES" \
 PLUGIN_GRPC_MAX_SEND_BYTES="$GRPC_MAX_MESSAGE_BYTES" \
-  go run ./plugin-server/internal/devloop -listen "$bridge:$PLUGIN_DEV_PORT" || status=$?
+  go run ./plugin-server/internal/devtools/devloop -listen "$bridge:$PLUGIN_DEV_PORT" || status=$?
 if ((interrupted)); then
   exit 0
 fi

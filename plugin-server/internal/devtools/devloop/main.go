@@ -14,7 +14,7 @@
 // one gracefully (its calls finish; the gateway reconnects, to the new
 // one). No request fails.
 //
-//	go run ./plugin-server/internal/devloop -listen 172.17.0.1:50052
+//	go run ./plugin-server/internal/devtools/devloop -listen 172.17.0.1:50052
 package main
 
 import (

@@ -9,7 +9,7 @@
 //     callers on one connection, as the gateway keeps): allocations per
 //     dispatch, client side included, as the plugin server sees them.
 //
-//     go test -run '^$' -bench . -benchmem ./plugin-server/internal/instrument
+//     go test -run '^$' -bench . -benchmem ./plugin-server/internal/server/instrument
 //
 // The journal writes on its own goroutine; the benchmarks wait for every
 // entry to reach Redis before stopping the clock, so ns/op and allocs/op

@@ -15,7 +15,7 @@
 //
 // with the throughput ratio lab/bare at concurrency 16.
 //
-//	go run ./plugin-server/internal/bench/dispatch [-duration 1s] [-rounds 8] [-concurrency 1,16,64] [-quick]
+//	go run ./plugin-server/internal/devtools/bench/dispatch [-duration 1s] [-rounds 8] [-concurrency 1,16,64] [-quick]
 package main
 
 import (
@@ -150,7 +150,7 @@ func run(ctx context.Context) error {
 
 	printMachine()
 	fmt.Printf("\nbuilding plugin-server and bench/bareecho ...\n")
-	if err := goBuild(ctx, root, work, "./plugin-server", "./plugin-server/internal/bench/bareecho"); err != nil {
+	if err := goBuild(ctx, root, work, "./plugin-server", "./plugin-server/internal/devtools/bench/bareecho"); err != nil {
 		return err
 	}
 

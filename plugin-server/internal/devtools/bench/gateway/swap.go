@@ -44,7 +44,7 @@ func (m *meter) withBareEcho(ctx context.Context) (map[string][]round, error) {
 	}
 	defer os.RemoveAll(dir)
 	bin := filepath.Join(dir, "bareecho")
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./plugin-server/internal/bench/bareecho")
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./plugin-server/internal/devtools/bench/bareecho")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	build.Stdout, build.Stderr = os.Stdout, os.Stderr
 	if err := build.Run(); err != nil {
