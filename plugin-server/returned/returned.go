@@ -1,6 +1,6 @@
 // Package returned probes what the gateway does with the object a hook
-// returns, for the README's table "What the gateway does with what you
-// return": for each fact, a hook that returns one particular change, and
+// returns, for the table "What the gateway does with what you return" in
+// docs/gateway.md: for each fact, a hook that returns one particular change, and
 // the sentences the e2e suite's TestGatewayFacts proves against the real
 // gateway. apis/classic-facts.json wires FactPre
 // and FactResponse; a request picks its fact with the header X-Lab-Fact.
@@ -25,12 +25,12 @@ type Fact struct {
 	// Hook is the hook type whose returned object it is about.
 	Hook coprocess.HookType
 	// Returns is what the hook returns, Then what the gateway does, as the
-	// README's table says them.
+	// table in docs/gateway.md says them.
 	Returns, Then string
 	apply         func(*coprocess.Object)
 }
 
-// Facts are the facts, in the README's order.
+// Facts are the facts, in the order of the table in docs/gateway.md.
 var Facts = []Fact{
 	{Name: "body-only", Hook: coprocess.HookType_Pre,
 		Returns: "`request.body` changed, `raw_body` not",

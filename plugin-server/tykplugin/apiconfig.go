@@ -17,8 +17,8 @@ import (
 // configuration: its config_data (Classic) or
 // middleware.global.pluginConfig.data.value (OAS), as JSON. The gateway
 // sends it to every Dispatch of an API whose configuration is enabled and
-// not empty, and leaves the key out otherwise (the lab's docs, "Per-API
-// configuration").
+// not empty, and leaves the key out otherwise (the lab's
+// docs/gateway.md, "What the gateway sends as config_data").
 const SpecConfigData = "config_data"
 
 // APIConfig reads each API's configuration into the plugin's own type T:

@@ -6,7 +6,8 @@ import (
 
 // Helpers that change an Object the way the gateway reads it back (gateway
 // v5.14.0, gateway/coprocess.go; pinned by the e2e suite's TestGatewayFacts
-// and listed in the README, "What the gateway does with what you return"):
+// and listed in the lab's docs/gateway.md, "What the gateway does with what you
+// return"):
 //
 //   - a request goes upstream with request.raw_body as its body, the
 //     client's headers plus set_headers less delete_headers, and the query

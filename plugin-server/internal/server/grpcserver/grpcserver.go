@@ -54,7 +54,7 @@ const (
 	// Object is a Response hook's: the request body and the response body,
 	// each twice (body and raw_body). With an upstream that echoes the
 	// request, 4 × the body plus headers must fit: 32 MiB passes a 7 MiB
-	// body through both hooks, not 8 MiB (README, "Message sizes").
+	// body through both hooks, not 8 MiB (docs/gateway.md, "Message sizes").
 	DefaultMaxMessageBytes = 32 << 20
 	// DefaultAddr is the plugin server's listen address.
 	DefaultAddr            = ":50051"

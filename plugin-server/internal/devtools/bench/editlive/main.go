@@ -67,7 +67,7 @@ func main() {
 	go func() { fatalf("devloop bench: %v", <-sigs) }()
 
 	// make dev, until it serves.
-	devCmd := exec.Command("scripts/dev.sh")
+	devCmd := exec.Command("bash", "scripts/dev.sh")
 	dev = devCmd
 	devCmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	pr, pw := io.Pipe()

@@ -20,7 +20,7 @@ const (
 	prodContainer = "tyk-grpc-lab-bench-production"
 )
 
-// productionEnv are the production settings (README, "Production"): no
+// productionEnv are the production settings (docs/production.md, "Production settings"): no
 // journal, log level warn, redaction on, and the lab's message sizes.
 var productionEnv = []string{"PLUGIN_LOG_LEVEL=warn", "PLUGIN_REDACT=true",
 	"PLUGIN_GRPC_MAX_RECV_BYTES=33554432", "PLUGIN_GRPC_MAX_SEND_BYTES=33554432"}
