@@ -6,19 +6,19 @@ GO ?= go
 
 .DEFAULT_GOAL := help
 
-.PHONY: help up rollout dev down logs ps smoke capture journal load test e2e e2e-matrix proto check bench grpcurl-dispatch grpcurl-event
+.PHONY: help up rollout dev down logs ps smoke capture journal load test e2e e2e-matrix proto check bench grpcurl-dispatch grpcurl-event remove-examples gonew
 
 help: ## List the targets.
 	@awk -F':.*## ' '/^[a-z0-9-]+:.*## /{printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 up: ## Build and start the lab, wait until every API answers, print how to use it.
-	@scripts/up.sh
+	@bash scripts/up.sh
 
 rollout: ## Replace the plugin servers with a fresh build, one replica at a time, failing no request.
-	@scripts/rollout.sh
+	@bash scripts/rollout.sh
 
 dev: ## The lab with the plugin server on the host, rebuilt and restarted on every save (Ctrl-C ends it).
-	@scripts/dev.sh
+	@bash scripts/dev.sh
 
 down: ## Stop the lab and remove its containers, volumes and orphans.
 	$(COMPOSE) down --volumes --remove-orphans
@@ -30,10 +30,10 @@ ps: ## Show the lab's services and their health.
 	$(COMPOSE) ps --all
 
 smoke: ## Call each API once and show the dispatches the plugin server received.
-	@scripts/smoke.sh
+	@bash scripts/smoke.sh
 
 capture: ## Write what the gateway sent (last N=100 dispatches, ID=prefix*) to plugin-server/plugin/testdata/captures/ for plugintest.
-	@scripts/capture.sh
+	@bash scripts/capture.sh
 
 journal: ## Print the last 20 journal records (what the plugin server received).
 	$(COMPOSE) exec -T plugin-server /plugin-server journal -n 20
@@ -41,7 +41,7 @@ journal: ## Print the last 20 journal records (what the plugin server received).
 load: ## Reload apis/ into the running gateway (after you edit or add a definition).
 	$(COMPOSE) restart api-loader
 	$(COMPOSE) up --wait api-loader
-	@scripts/wait-apis.sh
+	@bash scripts/wait-apis.sh
 
 test: ## Run every test (the e2e suite skips, saying why, without Docker or the gateway image).
 	$(GO) test ./...
@@ -59,16 +59,25 @@ e2e-matrix: ## Run the e2e suite once per gateway line (E2E_GATEWAY_IMAGES in .e
 	$(GO) run ./e2e/matrix
 
 proto: ## Regenerate coprocess/*.pb.go from coprocess/*.proto with the generators pinned in go.mod.
-	@scripts/proto.sh generate
+	@bash scripts/proto.sh generate
 
 check: ## Formatting, go vet, and freshness of the generated code.
-	@scripts/check.sh
+	@bash scripts/check.sh
 
 bench: ## Benchmarks: plugin server vs a bare echo; gateway with vs without plugins if the lab is up.
-	@scripts/bench.sh
+	@bash scripts/bench.sh
 
 grpcurl-dispatch: ## Send the classic Pre Dispatch (basic auth sample) to the plugin server with grpcurl.
-	@scripts/grpcurl-dispatch.sh
+	@bash scripts/grpcurl-dispatch.sh
 
 grpcurl-event: ## Send the classic DispatchEvent ({"event": "test"}) with grpcurl.
-	@scripts/grpcurl-event.sh
+	@bash scripts/grpcurl-event.sh
+
+remove-examples: ## Delete the lab's examples (plugin-server/examples, their APIs and e2e tests); your hooks, the SDK and the lab stay.
+	@bash scripts/remove-examples.sh
+
+# A repository of your own from this checkout: the lab under your module
+# path (gonew, pinned in go.mod, from a file-system GOPROXY: works offline).
+gonew: ## Start your own plugin repository from this lab: make gonew MODULE=example.com/you/yourplugin DEST=../yourplugin
+	@test -n "$(MODULE)" -a -n "$(DEST)" || { echo "usage: make gonew MODULE=example.com/you/yourplugin DEST=../yourplugin" >&2; exit 2; }
+	$(GO) run ./plugin-server/internal/devtools/template -module "$(MODULE)" -dest "$(DEST)"

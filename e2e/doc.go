@@ -10,23 +10,33 @@
 // appears raw in the journal, and the message-size boundary. Each journal
 // record also says the echo plugin returned its object unchanged.
 //
-// The example plugins (TestExamples, examples_test.go) run on the Classic
-// and OAS APIs that wire all five hooks: what the upstream received, what
-// the client got, the hooks in the journal in lifecycle order, the ID
-// extractor's cache, the refusals. TestGatewayFacts (facts_test.go) proves
-// each fact of plugin-server/returned, the README's table "What the
-// gateway does with what you return". Both also check that plugintest's
-// model (gatewaymodel.Apply), given the objects the journal holds, predicts
-// what the real gateway did.
+// TestGatewayFacts (facts_test.go) proves each fact of
+// plugin-server/returned, the README's table "What the gateway does with
+// what you return", and checks that plugintest's model
+// (gatewaymodel.Apply), given the objects the journal holds, predicts what
+// the real gateway did. The inspector's browser test (inspector_test.go)
+// opens a request of the demo key and finds no secret on the page or in
+// the inspector's API.
 //
-// Per-API configuration (apiconfig_test.go): ExampleConfigured on a
-// Classic, an OAS and a misconfigured API, and what the gateway sends as
-// spec["config_data"] (configDataFacts, the README's table). Observability
-// (observe_test.go): the plugin server's Prometheus metrics move by exactly
-// what the journal holds; with the tracing part (compose.tracing.yaml,
-// added when the Jaeger image is present) one request through the five
+// The lab's examples (plugin-server/examples) have tests of their own, in
+// examples_test.go and examples_*_test.go, which `make remove-examples`
+// deletes with them: TestExamples, on the Classic and OAS APIs that wire all five
+// hooks (what the upstream received, what the client got, the hooks in the
+// journal in lifecycle order, the ID extractor's cache, the refusals, and
+// the model's predictions); per-API configuration (TestPerAPIConfig:
+// ExampleConfigured on a Classic, an OAS and a misconfigured API;
+// TestConfigDataFacts: what the gateway sends as spec["config_data"],
+// configDataFacts, the README's table); observability
+// (TestMetricsCountWhatTheJournalHolds: the plugin server's Prometheus
+// metrics move by exactly what the journal holds;
+// TestTraceThroughEveryHook: with the tracing part, compose.tracing.yaml,
+// added when the Jaeger image is present, one request through the five
 // example hooks is one trace in Jaeger, each hook's span the child of the
-// gateway's (from 5.11.0).
+// gateway's, from 5.11.0); the deadline and fail-open
+// (TestDeadlineTheGatewayLacks); and the inspector showing the five hooks
+// and a refused token (TestInspectorInBrowser). Their helpers that any
+// test may use stay (helpers_test.go: expectSteps, onlyDispatch,
+// dispatchTimeout; observe_test.go: scrape, jaegerTrace, renderTrace).
 //
 // The gateway's version comes from its /hello; what differs between lines
 // is the facts table of versions_test.go, and a test asserts what the

@@ -1,58 +1,27 @@
-// The example plugins (plugin-server/plugin/examples.go) through the real
-// gateway, on the Classic and the OAS API that wire all five hooks
+// The example plugins (plugin-server/examples) through the real gateway,
+// on the Classic and the OAS API that wire all five hooks
 // (apis/classic-examples.json, apis/oas-examples.json): what the upstream
 // received, what the client got, and what the journal says each hook did,
 // in the order the gateway called them.
+//
+// This file and every e2e/examples_*_test.go test the lab's examples only:
+// `make remove-examples` deletes them with the examples.
 package e2e
 
 import (
 	"fmt"
 	"net/http"
-	"slices"
 	"strings"
 	"testing"
 
 	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/examples"
 	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/examples/examplecheck"
-	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/journal"
 )
 
 // exampleAPIs are the two APIs wiring the examples.
 var exampleAPIs = []struct{ apiID, listenPath string }{
 	{"classic-examples", "/examples"},
 	{"oas-examples", "/oas-examples"},
-}
-
-// hookStep is one dispatch as the examples' tests expect it: the hook and
-// what the journal says it changed.
-type hookStep struct{ hookType, hookName, outcome string }
-
-func (s hookStep) String() string { return s.hookType + "/" + s.hookName + " → " + s.outcome }
-
-// steps reads the dispatches of recs as hookSteps.
-func steps(recs []journal.Record) []hookStep {
-	var out []hookStep
-	for _, r := range recs {
-		if r.Kind == journal.KindDispatch {
-			out = append(out, hookStep{r.HookType, r.HookName, r.Outcome()})
-		}
-	}
-	return out
-}
-
-func expectSteps(t *testing.T, id string, recs []journal.Record, want ...hookStep) {
-	t.Helper()
-	if got := steps(recs); !slices.Equal(got, want) {
-		t.Errorf("X-Request-Id %s: expected these dispatches, in order:\n  %s\nthe journal held:\n%s", id, join(want), describe(recs))
-	}
-}
-
-func join(s []hookStep) string {
-	lines := make([]string, len(s))
-	for i, x := range s {
-		lines[i] = x.String()
-	}
-	return strings.Join(lines, "\n  ")
 }
 
 // expectNone fails t with each of an examplecheck's problems.

@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -329,4 +330,76 @@ func expectDispatches(t *testing.T, id string, got []journal.Record, want ...jou
 		}
 	}
 	return ok
+}
+
+// hookStep is one dispatch as a test expects it: the hook and what the
+// journal says it changed (journal.Record.Outcome).
+type hookStep struct{ hookType, hookName, outcome string }
+
+func (s hookStep) String() string { return s.hookType + "/" + s.hookName + " → " + s.outcome }
+
+// steps reads the dispatches of recs as hookSteps.
+func steps(recs []journal.Record) []hookStep {
+	var out []hookStep
+	for _, r := range recs {
+		if r.Kind == journal.KindDispatch {
+			out = append(out, hookStep{r.HookType, r.HookName, r.Outcome()})
+		}
+	}
+	return out
+}
+
+// expectSteps checks that the dispatches of recs are exactly want, in order.
+func expectSteps(t *testing.T, id string, recs []journal.Record, want ...hookStep) {
+	t.Helper()
+	if got := steps(recs); !slices.Equal(got, want) {
+		t.Errorf("X-Request-Id %s: expected these dispatches, in order:\n  %s\nthe journal held:\n%s", id, join(want), describe(recs))
+	}
+}
+
+func join(s []hookStep) string {
+	lines := make([]string, len(s))
+	for i, x := range s {
+		lines[i] = x.String()
+	}
+	return strings.Join(lines, "\n  ")
+}
+
+// onlyDispatch waits for the one dispatch of request id.
+func onlyDispatch(t *testing.T, l *Lab, mark, id string) journal.Record {
+	t.Helper()
+	recs := l.waitJournal(t, mark, "the dispatch of "+id, func(recs []journal.Record) bool { return len(byID(recs, id)) > 0 })
+	got := byID(recs, id)
+	if len(got) != 1 {
+		t.Fatalf("request %s: %d records, want its one dispatch:\n%s", id, len(got), describe(got))
+	}
+	return got[0]
+}
+
+var timeoutSetting = regexp.MustCompile(`"dispatch_timeout":"([^"]+)"`)
+
+// dispatchTimeout is the plugin server's PLUGIN_DISPATCH_TIMEOUT, as its
+// start-up log line says.
+func (l *Lab) dispatchTimeout(t *testing.T) time.Duration {
+	t.Helper()
+	if l.External {
+		return 5 * time.Second // the plugin server's default (internal/server/config)
+	}
+	c, err := l.container(shared.ctx, "plugin-server")
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs, err := l.logs(context.Background(), c.GetContainerID(), time.Time{}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := timeoutSetting.FindAllStringSubmatch(logs, -1)
+	if len(m) == 0 {
+		t.Fatalf("the plugin server's log has no dispatch_timeout setting:\n%s", lastLines([]byte(logs), 20))
+	}
+	d, err := time.ParseDuration(m[len(m)-1][1])
+	if err != nil || d <= 0 {
+		t.Fatalf("the plugin server's dispatch timeout %q: %v", m[len(m)-1][1], err)
+	}
+	return d
 }

@@ -17,21 +17,27 @@ call oas-keyless     "$GATEWAY_URL/oas/anything/smoke"
 call classic-auth    -H 'Authorization: lab-demo-key' "$GATEWAY_URL/auth/anything/smoke"
 call auth-bad-key    -H 'Authorization: not-a-key' "$GATEWAY_URL/auth/anything/smoke"
 call no-plugins      "$GATEWAY_URL/no-plugins/anything/smoke"
-# The examples (plugin-server/plugin/examples.go), all five hooks: a token
-# of its own (the gateway caches a token's session), a JSON body and a
-# header for ExamplePreRequest to change, Post's short-circuit, a bad token.
-token="Bearer lab-token-smoke-$(date +%s)"
-call examples        -H "Authorization: $token" -H 'Content-Type: application/json' -H 'X-Example-Remove: gone' \
-                     -d '{"hello":"world"}' "$GATEWAY_URL/examples/anything/smoke?example_remove=1"
-call examples-cached -H "Authorization: $token" "$GATEWAY_URL/examples/anything/smoke"
-call short-circuit   -H "Authorization: $token" "$GATEWAY_URL/examples/short-circuit"
-call bad-token       -H 'Authorization: Bearer nope' "$GATEWAY_URL/examples/anything/smoke"
-call oas-examples    -H "Authorization: $token" "$GATEWAY_URL/oas-examples/anything/smoke"
+# The examples (plugin-server/examples), when apis/ still wires them (make
+# remove-examples deletes them): all five hooks: a token of its own (the
+# gateway caches a token's session), a JSON body and a header for
+# ExamplePreRequest to change, Post's short-circuit, a bad token.
+has() { [[ -f apis/$1.json ]]; }
+if has classic-examples; then
+  token="Bearer lab-token-smoke-$(date +%s)"
+  call examples        -H "Authorization: $token" -H 'Content-Type: application/json' -H 'X-Example-Remove: gone' \
+                       -d '{"hello":"world"}' "$GATEWAY_URL/examples/anything/smoke?example_remove=1"
+  call examples-cached -H "Authorization: $token" "$GATEWAY_URL/examples/anything/smoke"
+  call short-circuit   -H "Authorization: $token" "$GATEWAY_URL/examples/short-circuit"
+  call bad-token       -H 'Authorization: Bearer nope' "$GATEWAY_URL/examples/anything/smoke"
+  if has oas-examples; then call oas-examples -H "Authorization: $token" "$GATEWAY_URL/oas-examples/anything/smoke"; fi
+fi
 # Per-API configuration: one hook (ExampleConfigured), each API's config_data.
-call config          "$GATEWAY_URL/config/anything/smoke"
-call config-denied   -X DELETE "$GATEWAY_URL/config/anything/smoke"
-call oas-config      "$GATEWAY_URL/oas-config/anything/smoke"
-call config-bad      "$GATEWAY_URL/config-bad/anything/smoke"
+if has classic-config; then
+  call config          "$GATEWAY_URL/config/anything/smoke"
+  call config-denied   -X DELETE "$GATEWAY_URL/config/anything/smoke"
+fi
+if has oas-config; then call oas-config "$GATEWAY_URL/oas-config/anything/smoke"; fi
+if has classic-config-bad; then call config-bad "$GATEWAY_URL/config-bad/anything/smoke"; fi
 sleep 0.5 # the journal is written asynchronously
 
 echo
@@ -44,20 +50,27 @@ echo
 echo "What the upstream received for /classic/anything/smoke (go-httpbin's echo, as the client got it):"
 cat "$upstream_saw.classic-keyless"; echo
 echo
-echo "The examples' request: what the upstream received (ExamplePreRequest's and ExamplePostKeyAuth's"
-echo "changes) and what the client got (ExampleResponse's X-Example-Response and example_response):"
-grep -i '^x-example' "$upstream_saw.examples.headers"
-cat "$upstream_saw.examples"; echo
-echo
-echo "Post's short-circuit and the bad token, as the client got them:"
-grep -i '^HTTP\|^x-example' "$upstream_saw.short-circuit.headers"
-cat "$upstream_saw.short-circuit"; echo
-grep -i '^HTTP\|^www-authenticate' "$upstream_saw.bad-token.headers"
-cat "$upstream_saw.bad-token"; echo
-echo
-echo "Per-API configuration (ExampleConfigured): the X-Tenant each API's config_data set upstream,"
-echo "the method classic-config denies, and the API whose config_data does not decode:"
-for name in config oas-config; do printf '%-11s ' "$name"; tr -d '\n ' <"$upstream_saw.$name" | grep -o '"X-\(Tenant\|Plan\)":\[[^]]*\]' | tr '\n' ' '; echo; done
-printf '%-11s %s\n' config-denied "$(cat "$upstream_saw.config-denied")"
-printf '%-11s %s\n' config-bad "$(cat "$upstream_saw.config-bad")"
+if has classic-examples; then
+  echo "The examples' request: what the upstream received (ExamplePreRequest's and ExamplePostKeyAuth's"
+  echo "changes) and what the client got (ExampleResponse's X-Example-Response and example_response):"
+  grep -i '^x-example' "$upstream_saw.examples.headers"
+  cat "$upstream_saw.examples"; echo
+  echo
+  echo "Post's short-circuit and the bad token, as the client got them:"
+  grep -i '^HTTP\|^x-example' "$upstream_saw.short-circuit.headers"
+  cat "$upstream_saw.short-circuit"; echo
+  grep -i '^HTTP\|^www-authenticate' "$upstream_saw.bad-token.headers"
+  cat "$upstream_saw.bad-token"; echo
+  echo
+fi
+if has classic-config; then
+  echo "Per-API configuration (ExampleConfigured): the X-Tenant each API's config_data set upstream,"
+  echo "the method classic-config denies, and the API whose config_data does not decode:"
+  for name in config oas-config; do
+    [[ -f $upstream_saw.$name ]] || continue
+    printf '%-11s ' "$name"; tr -d '\n ' <"$upstream_saw.$name" | grep -o '"X-\(Tenant\|Plan\)":\[[^]]*\]' | tr '\n' ' '; echo
+  done
+  printf '%-11s %s\n' config-denied "$(cat "$upstream_saw.config-denied")"
+  if [[ -f $upstream_saw.config-bad ]]; then printf '%-11s %s\n' config-bad "$(cat "$upstream_saw.config-bad")"; fi
+fi
 rm -f "$upstream_saw".*

@@ -23,6 +23,18 @@ if ! $COMPOSE up --detach --wait --wait-timeout 300; then
   exit 1
 fi
 
+# The examples' APIs, while apis/ has them (make remove-examples deletes them).
+examples=""
+if [[ -f apis/classic-examples.json ]]; then
+  examples+=$'\n'"  curl -H 'Authorization: Bearer lab-token-alice' $GATEWAY_URL/examples/anything/hello      # all five example hooks (Classic)"
+fi
+if [[ -f apis/oas-examples.json ]]; then
+  examples+=$'\n'"  curl -H 'Authorization: Bearer lab-token-alice' $GATEWAY_URL/oas-examples/anything/hello  # the same, Tyk OAS"
+fi
+if [[ -f apis/classic-config.json && -f apis/oas-config.json ]]; then
+  examples+=$'\n'"  curl $GATEWAY_URL/config/anything/hello  $GATEWAY_URL/oas-config/anything/hello  # one hook, each API's config_data"
+fi
+
 cat <<TXT
 
 The lab is up: Tyk Gateway $GATEWAY_URL, $(replicas_text)
@@ -34,10 +46,7 @@ $(if tracing_on; then echo "Tracing is on: Jaeger http://127.0.0.1:${JAEGER_UI_P
 APIs (apis/) in front of go-httpbin (/anything echoes the request):
   curl -H 'X-Request-Id: hello-1' $GATEWAY_URL/classic/anything/hello     # Tyk Classic, keyless: MyPreRequestPlugin, MyResponsePlugin
   curl -H 'X-Request-Id: hello-2' $GATEWAY_URL/oas/anything/hello         # Tyk OAS, keyless: the same hooks
-  curl -H 'Authorization: lab-demo-key' $GATEWAY_URL/auth/anything/hello  # Tyk Classic, auth token: the same hooks
-  curl -H 'Authorization: Bearer lab-token-alice' $GATEWAY_URL/examples/anything/hello      # all five example hooks (Classic)
-  curl -H 'Authorization: Bearer lab-token-alice' $GATEWAY_URL/oas-examples/anything/hello  # the same, Tyk OAS
-  curl $GATEWAY_URL/config/anything/hello  $GATEWAY_URL/oas-config/anything/hello  # one hook, each API's config_data
+  curl -H 'Authorization: lab-demo-key' $GATEWAY_URL/auth/anything/hello  # Tyk Classic, auth token: the same hooks$examples
   curl $GATEWAY_URL/no-plugins/anything/hello                             # no plugins (baseline)
 
 What the plugin server received (or open the inspector):

@@ -68,17 +68,35 @@ func New(root, mod, dest string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command("go", "tool", "gonew", src+"@"+Version, mod, dest)
-	cmd.Dir = root // where go.mod pins gonew
-	cmd.Env = append(os.Environ(),
+	// gonew, built as go.mod pins it, from the lab's module cache.
+	gonew := filepath.Join(proxy, "gonew")
+	build := exec.Command("go", "build", "-o", gonew, "golang.org/x/tools/cmd/gonew")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		return fmt.Errorf("building gonew: %v\n%s", err, out)
+	}
+	// It downloads the checkout from the proxy into a module cache of its
+	// own, removed afterwards: the user's cache never holds a copy of the
+	// checkout that a later run (of a changed checkout) would be served.
+	modcache := filepath.Join(proxy, "modcache")
+	env := append(os.Environ(),
 		"GOPROXY=file://"+filepath.ToSlash(proxy),
+		"GOMODCACHE="+modcache,
 		"GOSUMDB=off",      // a local module, in no checksum database
-		"GOFLAGS=-mod=mod", // gonew's go mod download, not the tree's vendor
+		"GOFLAGS=-mod=mod", // gonew's go mod download, not a vendor directory
 		"GONOSUMDB=", "GOPRIVATE=", "GONOPROXY=",
 	)
+	defer func() {
+		clean := exec.Command("go", "clean", "-modcache")
+		clean.Env = env
+		clean.Run() // the cache is read-only; go clean makes it removable
+	}()
+	cmd := exec.Command(gonew, src+"@"+Version, mod, dest)
+	cmd.Dir = proxy
+	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("go tool gonew %s@%s %s %s: %w", src, Version, mod, dest, err)
+		return fmt.Errorf("gonew %s@%s %s %s: %w", src, Version, mod, dest, err)
 	}
 	if err := keepExecutable(root, dest); err != nil {
 		return err

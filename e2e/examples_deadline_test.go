@@ -1,19 +1,16 @@
-// The deadline the gateway never sets, on the real gateway: a hook slower
-// than the plugin server's PLUGIN_DISPATCH_TIMEOUT ends at the timeout with
-// the gateway's 500 (ExampleSlowCheck, /slow/), or, listed in
-// PLUGIN_FAIL_OPEN, lets the request go on unchanged (ExampleEnrich,
-// /enrich/); the journal says which, with the hook and the time.
+// The deadline the gateway never sets, on the real gateway, with the
+// examples' slow hooks: a hook slower than the plugin server's
+// PLUGIN_DISPATCH_TIMEOUT ends at the timeout with the gateway's 500
+// (ExampleSlowCheck, /slow/), or, listed in PLUGIN_FAIL_OPEN, lets the
+// request go on unchanged (ExampleEnrich, /enrich/); the journal says which,
+// with the hook and the time. `make remove-examples` deletes this file.
 package e2e
 
 import (
-	"context"
 	"net/http"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/journal"
 )
 
 func TestDeadlineTheGatewayLacks(t *testing.T) {
@@ -69,43 +66,4 @@ func TestDeadlineTheGatewayLacks(t *testing.T) {
 			}
 		}
 	})
-}
-
-// onlyDispatch waits for the one dispatch of request id.
-func onlyDispatch(t *testing.T, l *Lab, mark, id string) journal.Record {
-	t.Helper()
-	recs := l.waitJournal(t, mark, "the dispatch of "+id, func(recs []journal.Record) bool { return len(byID(recs, id)) > 0 })
-	got := byID(recs, id)
-	if len(got) != 1 {
-		t.Fatalf("request %s: %d records, want its one dispatch:\n%s", id, len(got), describe(got))
-	}
-	return got[0]
-}
-
-var timeoutSetting = regexp.MustCompile(`"dispatch_timeout":"([^"]+)"`)
-
-// dispatchTimeout is the plugin server's PLUGIN_DISPATCH_TIMEOUT, as its
-// start-up log line says.
-func (l *Lab) dispatchTimeout(t *testing.T) time.Duration {
-	t.Helper()
-	if l.External {
-		return 5 * time.Second // the plugin server's default (internal/server/config)
-	}
-	c, err := l.container(shared.ctx, "plugin-server")
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs, err := l.logs(context.Background(), c.GetContainerID(), time.Time{}, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := timeoutSetting.FindAllStringSubmatch(logs, -1)
-	if len(m) == 0 {
-		t.Fatalf("the plugin server's log has no dispatch_timeout setting:\n%s", lastLines([]byte(logs), 20))
-	}
-	d, err := time.ParseDuration(m[len(m)-1][1])
-	if err != nil || d <= 0 {
-		t.Fatalf("the plugin server's dispatch timeout %q: %v", m[len(m)-1][1], err)
-	}
-	return d
 }
