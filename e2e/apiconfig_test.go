@@ -1,6 +1,6 @@
 // Per-API configuration: what the gateway sends a hook as
-// spec["config_data"] (configDataFacts), the README's table "Per-API
-// configuration". The tests that prove each fact through the examples'
+// spec["config_data"] (configDataFacts), the table "What the gateway sends
+// as config_data" in docs/gateway.md. The tests that prove each fact through the examples'
 // ExampleConfigured, and the per-API configuration of one hook on a
 // Classic, an OAS and a misconfigured API, are examples_apiconfig_test.go.
 package e2e
@@ -27,7 +27,8 @@ var configDataFacts = []struct{ Name, What, Seen string }{
 
 const configSeen = "5.8.11, 5.13.1, 5.14.0"
 
-// The README's table "Per-API configuration" is configDataFacts.
+// The table "What the gateway sends as config_data" in docs/gateway.md is
+// configDataFacts.
 func TestConfigDataFactsInREADME(t *testing.T) {
 	b, err := os.ReadFile("../docs/gateway.md")
 	if err != nil {

@@ -11,7 +11,7 @@
 // record also says the echo plugin returned its object unchanged.
 //
 // TestGatewayFacts (facts_test.go) proves each fact of
-// plugin-server/returned, the README's table "What the gateway does with
+// plugin-server/returned, docs/gateway.md's table "What the gateway does with
 // what you return", and checks that plugintest's model
 // (gatewaymodel.Apply), given the objects the journal holds, predicts what
 // the real gateway did. The inspector's browser test (inspector_test.go)
@@ -26,7 +26,7 @@
 // the model's predictions); per-API configuration (TestPerAPIConfig:
 // ExampleConfigured on a Classic, an OAS and a misconfigured API;
 // TestConfigDataFacts: what the gateway sends as spec["config_data"],
-// configDataFacts, the README's table); observability
+// configDataFacts, docs/gateway.md's table); observability
 // (TestMetricsCountWhatTheJournalHolds: the plugin server's Prometheus
 // metrics move by exactly what the journal holds;
 // TestTraceThroughEveryHook: with the tracing part, compose.tracing.yaml,

@@ -1,5 +1,5 @@
 // What the gateway does with the object a hook returns: each fact of
-// plugin-server/returned (the README's table "What the gateway does with
+// plugin-server/returned (docs/gateway.md's table "What the gateway does with
 // what you return") proved against the real gateway, through
 // apis/classic-facts.json, whose hooks apply the fact a request names in
 // X-Lab-Fact.

@@ -188,7 +188,7 @@ func renderTrace(tr jaegerTrace) string {
 // traceSVG draws a trace as Jaeger's timeline does: one row a span, in
 // tree order, its bar placed by start and duration, coloured by service.
 // TestTraceThroughEveryHook (examples_observe_test.go) writes it where
-// E2E_TRACE_SVG says (the README's picture, docs/trace.svg).
+// E2E_TRACE_SVG says (docs/observing.md's picture, docs/trace.svg).
 func traceSVG(tr jaegerTrace, title string) string {
 	rows, start, end := treeOrder(tr)
 	const labelW, barW, rowH, top = 430, 520, 22, 46

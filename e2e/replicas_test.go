@@ -3,7 +3,7 @@
 // replica gets calls), the spread, `make rollout` (no request may fail), a
 // replica SIGKILLed (the requests lost, the time until all serve again),
 // and the single replica of `make up` restarted. Each figure is logged as
-// "FIGURE name=value" for the README and BENCHMARKS.md.
+// "FIGURE name=value" for docs/production.md and BENCHMARKS.md.
 package e2e
 
 import (
@@ -54,7 +54,7 @@ func TestReplicas(t *testing.T) {
 	names := l.replicaNames(t)
 	waitServingSince(t, l, ld, names, start, discoveryBound, "the new replica")
 	took := time.Since(start)
-	// Reported, not asserted: see README, "A replica added".
+	// Reported, not asserted: see docs/production.md, "A replica added".
 	st := ld.stop(t, "scale-up", -1)
 	t.Logf("FIGURE scale_up_seconds=%.1f scale_up_failed=%d scale_up_requests=%d (from make up with PLUGIN_REPLICAS=%d until the new replica got calls)",
 		took.Seconds(), st.failed, st.sent, replicaCount)

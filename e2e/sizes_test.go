@@ -1,4 +1,4 @@
-// Message sizes: the largest body the README documents passes through both
+// Message sizes: the largest body docs/gateway.md documents passes through both
 // of /classic/'s hooks with the lab's echoing upstream; 1 MiB more fails as
 // documented (500 "Middleware error", the gateway logging gRPC's size
 // error). The Response hook's Object carries the request body and the
@@ -22,7 +22,7 @@ import (
 // largestBody is the largest request body that passes through a Pre and a
 // Response hook with an echoing upstream, for a gRPC limit of limit bytes:
 // a quarter of it, less 1 MiB of headroom for headers, the session and the
-// echo's own JSON (README, "Message sizes").
+// echo's own JSON (docs/gateway.md, "Message sizes").
 func largestBody(limit int) int { return limit/4 - 1<<20 }
 
 func TestMessageSizeBoundary(t *testing.T) {
