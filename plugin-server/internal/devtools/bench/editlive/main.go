@@ -136,7 +136,7 @@ func measure(gateway string, orig []byte, n int, tag string, after func()) []sam
 	var out []sample
 	for i := 1; i <= n; i++ {
 		val := fmt.Sprintf("%s-%d-%d", tag, i, time.Now().UnixNano())
-		src := bytes.Replace(orig, []byte(anchor), []byte(anchor+"\tSetHeader(obj, \"X-Dev-Edit\", "+strconv.Quote(val)+")\n"), 1)
+		src := bytes.Replace(orig, []byte(anchor), []byte(anchor+"\ttykplugin.SetHeader(obj, \"X-Dev-Edit\", "+strconv.Quote(val)+")\n"), 1)
 		start := time.Now()
 		if err := os.WriteFile(hooksFile, src, 0o644); err != nil {
 			fatalf("%v", err)
