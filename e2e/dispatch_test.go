@@ -2,7 +2,8 @@
 // API (Classic keyless, OAS keyless, Classic auth-token with the demo key)
 // reach Dispatch exactly as Pre/MyPreRequestPlugin then
 // Response/MyResponsePlugin, with the right API, session, key fingerprint,
-// status and Object, while the client gets the upstream's answer unchanged;
+// status and Object, the hooks succeeding (whatever they change: they are
+// the template's, yours), while the client gets the upstream's answer;
 // the API without plugins dispatches nothing.
 package e2e
 

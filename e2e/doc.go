@@ -7,8 +7,12 @@
 // It also covers the API without plugins (no dispatch at all), the
 // AuthFailure event of a bad key, the gateway's 500 "Middleware error" while
 // the plugin server is down and its recovery, that the demo key never
-// appears raw in the journal, and the message-size boundary. Each journal
-// record also says the echo plugin returned its object unchanged.
+// appears raw in the journal, and the message-size boundary. Those two
+// hooks are the template's, yours to change: the suite expects them to
+// succeed, not to echo, so a hook that adds a header (README, "Your first
+// hook") passes it unchanged; one that rewrites what the client gets makes
+// the round trips' "the client gets the upstream's answer" fail, and says
+// where.
 //
 // TestGatewayFacts (facts_test.go) proves each fact of
 // plugin-server/returned, docs/gateway.md's table "What the gateway does with
