@@ -24,10 +24,12 @@ import (
 	"log/slog"
 	"maps"
 	"net"
+	"net/url"
 	"os"
 	"os/signal"
 	"runtime/debug"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -286,10 +288,16 @@ func replicaName(ctx context.Context) string {
 
 // newRedis connects to the journal's Redis with short timeouts: a hung
 // Redis must cost journal entries, not stall the writer for long.
-func newRedis(url string) (*redis.Client, error) {
-	o, err := redis.ParseURL(url)
+func newRedis(rawURL string) (*redis.Client, error) {
+	o, err := redis.ParseURL(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("journal Redis URL %q: %w", url, err)
+		// Neither the URL nor the parser's error (which may quote it) may
+		// show a password.
+		shown := "(one that does not parse as a URL)"
+		if u, perr := url.Parse(rawURL); perr == nil {
+			shown = strconv.Quote(u.Redacted())
+		}
+		return nil, fmt.Errorf("journal Redis URL %s: %s", shown, strings.ReplaceAll(err.Error(), rawURL, shown))
 	}
 	o.DialTimeout = time.Second
 	o.ReadTimeout = 2 * time.Second

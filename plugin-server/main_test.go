@@ -135,6 +135,9 @@ func TestHealthcheck(t *testing.T) {
 			if code != tt.wantCode || !strings.Contains(stderr, tt.wantErr) {
 				t.Errorf("exit %d, stderr %q; want %d and %q", code, stderr, tt.wantCode, tt.wantErr)
 			}
+			if strings.Contains(stderr, "s3cr3t-pw") {
+				t.Errorf("stderr shows the Redis password: %q", stderr)
+			}
 		})
 	}
 
@@ -225,6 +228,8 @@ func TestRunErrors(t *testing.T) {
 		{"help", nil, []string{"-h"}, 0, config.EnvListenAddr},
 		{"cannot listen", nil, []string{"-listen", "256.0.0.1:1"}, 1, "listen on 256.0.0.1:1"},
 		{"bad journal URL", map[string]string{config.EnvJournalRedisURL: "http://x"}, []string{"-listen", "127.0.0.1:0"}, 1, "journal Redis URL"},
+		{"bad journal URL with a password", map[string]string{config.EnvJournalRedisURL: "http://lab:s3cr3t-pw@x"}, []string{"-listen", "127.0.0.1:0"}, 1, `journal Redis URL "http://lab:xxxxx@x"`},
+		{"journal URL that does not parse, with a password", map[string]string{config.EnvJournalRedisURL: "redis://lab:s3cr3t-pw@x:port"}, []string{"-listen", "127.0.0.1:0"}, 1, "journal Redis URL (one that does not parse as a URL)"},
 		{"journal without URL", nil, []string{"journal"}, 1, "no Redis URL"},
 		{"journal help", nil, []string{"journal", "-h"}, 0, "-correlation-id"},
 		{"timeout that does not parse", map[string]string{config.EnvDispatchTimeout: "5 seconds"}, nil, 1, config.EnvDispatchTimeout + `="5 seconds": want a duration`},
@@ -241,6 +246,9 @@ func TestRunErrors(t *testing.T) {
 			code, _, stderr := runCmd(t, tt.vars, tt.args...)
 			if code != tt.wantCode || !strings.Contains(stderr, tt.wantErr) {
 				t.Errorf("exit %d, stderr %q; want %d and %q", code, stderr, tt.wantCode, tt.wantErr)
+			}
+			if strings.Contains(stderr, "s3cr3t-pw") {
+				t.Errorf("stderr shows the Redis password: %q", stderr)
 			}
 		})
 	}

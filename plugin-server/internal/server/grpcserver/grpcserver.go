@@ -37,8 +37,10 @@ type Options struct {
 	// calls before the server stops hard.
 	ShutdownTimeout time.Duration
 	// Unary are interceptors around every unary call, outermost first;
-	// panic recovery always runs inside them, so they see a panic as the
-	// codes.Internal error the client gets.
+	// panic recovery always runs inside them, so they see a panic of the
+	// handler as the codes.Internal error the client gets, and outside
+	// them too, so that a panic in one of them costs that call, not the
+	// process.
 	Unary []grpc.UnaryServerInterceptor
 	// Stream are interceptors around every stream, outermost first.
 	Stream []grpc.StreamServerInterceptor
@@ -97,8 +99,14 @@ func New(d coprocess.DispatcherServer, opts Options) *Server {
 	gs := grpc.NewServer(append([]grpc.ServerOption{
 		grpc.MaxRecvMsgSize(opts.MaxRecvBytes),
 		grpc.MaxSendMsgSize(opts.MaxSendBytes),
-		grpc.ChainUnaryInterceptor(append(slices.Clip(opts.Unary), recovery.UnaryServerInterceptor(recovered(log)))...),
-		grpc.ChainStreamInterceptor(append(slices.Clip(opts.Stream), recovery.StreamServerInterceptor(recovered(log)), endOnStop(stopping))...),
+		grpc.ChainUnaryInterceptor(slices.Concat(
+			[]grpc.UnaryServerInterceptor{recovery.UnaryServerInterceptor(recovered(log, "interceptor"))},
+			opts.Unary,
+			[]grpc.UnaryServerInterceptor{recovery.UnaryServerInterceptor(recovered(log, "handler"))})...),
+		grpc.ChainStreamInterceptor(slices.Concat(
+			[]grpc.StreamServerInterceptor{recovery.StreamServerInterceptor(recovered(log, "interceptor"))},
+			opts.Stream,
+			[]grpc.StreamServerInterceptor{recovery.StreamServerInterceptor(recovered(log, "handler")), endOnStop(stopping)})...),
 		// The gateway keeps one long-lived connection; let clients ping it
 		// without being cut off.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
@@ -185,13 +193,14 @@ type stoppableStream struct {
 
 func (s stoppableStream) Context() context.Context { return s.ctx }
 
-// recovered turns a panic in a handler into codes.Internal, logged with its
-// stack, so that one bad call does not take the plugin server (and every
-// API using it) down.
-func recovered(log *slog.Logger) recovery.Option {
+// recovered turns a panic in a handler (where is "handler") or in the
+// interceptors around it ("interceptor": the lab's own per-call code) into
+// codes.Internal, logged with its stack, so that one bad call does not take
+// the plugin server (and every API using it) down.
+func recovered(log *slog.Logger, where string) recovery.Option {
 	return recovery.WithRecoveryHandlerContext(func(ctx context.Context, p any) error {
 		method, _ := grpc.Method(ctx)
-		log.Error("panic in handler", "method", method, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-		return status.Errorf(codes.Internal, "plugin server: panic in %s: %v", method, p)
+		log.Error("panic in "+where, "method", method, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+		return status.Errorf(codes.Internal, "plugin server: panic in %s (%s): %v", method, where, p)
 	})
 }

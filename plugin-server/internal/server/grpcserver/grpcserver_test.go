@@ -292,6 +292,34 @@ func TestPanicBecomesInternal(t *testing.T) {
 	}
 }
 
+// A panic in an interceptor (the lab's own per-call code: instrumentation,
+// metrics, the deadline) costs that call, as one in a hook does, not the
+// process.
+func TestInterceptorPanicBecomesInternal(t *testing.T) {
+	log, logs := grpctest.NewLog(slog.LevelInfo)
+	boom := func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		if o, ok := req.(*coprocess.Object); ok && o.GetHookName() == "boom" {
+			panic("interceptor panic")
+		}
+		return handler(ctx, req)
+	}
+	s := grpctest.Start(t, tykplugin.New(nil, nil), grpcserver.Options{Logger: log, Unary: []grpc.UnaryServerInterceptor{boom}})
+	ctx := grpctest.Context(t, 10*time.Second)
+	for range 2 {
+		_, err := s.Client.Dispatch(ctx, &coprocess.Object{HookName: "boom"})
+		if status.Code(err) != codes.Internal || !strings.Contains(err.Error(), "(interceptor): interceptor panic") {
+			t.Fatalf("call whose interceptor panics: %v, want Internal", err)
+		}
+		o := preObject(t)
+		if got, err := s.Client.Dispatch(ctx, o); err != nil || !proto.Equal(got, o) {
+			t.Fatalf("call after a panic: %v", err)
+		}
+	}
+	if out := logs.String(); !strings.Contains(out, `"msg":"panic in interceptor"`) {
+		t.Errorf("panic not logged: %s", out)
+	}
+}
+
 func bigObject(bodyBytes int) *coprocess.Object {
 	body := strings.Repeat("x", bodyBytes)
 	return &coprocess.Object{
