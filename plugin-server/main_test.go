@@ -61,8 +61,9 @@ var testConfig tykplugin.APIConfig[struct {
 // test the server (and the inspector) whatever the plugin's hooks and the
 // examples become, or after `make remove-examples`. The inspector's tests
 // replay the lab's captures of one /examples/ request: the stand-ins of
-// ExamplePreRequest and ExampleAuthCheck do what the inspector shows of
-// them; the other three hooks of that request have no stand-in, and echo.
+// ExamplePreRequest (it sets X-Example-Pre upstream) and ExampleAuthCheck
+// do what the inspector shows of them; the other three hooks of that
+// request have no stand-in, and echo.
 func serverHooks() map[string]tykplugin.Hook {
 	return map[string]tykplugin.Hook{
 		"ExamplePreRequest": func(_ context.Context, o *coprocess.Object) (*coprocess.Object, error) {
@@ -76,11 +77,6 @@ func serverHooks() map[string]tykplugin.Hook {
 				return o, nil
 			}
 			o.Session = &coprocess.SessionState{Metadata: map[string]string{"token": "lab-token-" + token}}
-			return o, nil
-		},
-		// SetsHeader sets X-Example-Pre on the way upstream.
-		"SetsHeader": func(_ context.Context, o *coprocess.Object) (*coprocess.Object, error) {
-			tykplugin.SetHeader(o, "X-Example-Pre", "added")
 			return o, nil
 		},
 		// Configured fails, FailedPrecondition, on an API whose config_data

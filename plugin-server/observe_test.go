@@ -96,13 +96,13 @@ func TestTraceContinuesTheGateways(t *testing.T) {
 	const traceID, parentID = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
 	ctx := metadata.AppendToOutgoingContext(grpctest.Context(t, 10*time.Second), "traceparent", "00-"+traceID+"-"+parentID+"-01")
 	obj := captures.MustFind(t, captures.Hook(coprocess.HookType_Pre, false))
-	obj.HookName = "SetsHeader"
+	obj.HookName = "ExamplePreRequest"
 	if _, err := s.Client.Dispatch(ctx, obj); err != nil {
 		t.Fatal(err)
 	}
 	var span *tracepb.Span
-	grpctest.Eventually(t, 10*time.Second, func() bool { span = otlp.find("Pre SetsHeader"); return span != nil },
-		"no span named \"Pre SetsHeader\" exported")
+	grpctest.Eventually(t, 10*time.Second, func() bool { span = otlp.find("Pre ExamplePreRequest"); return span != nil },
+		"no span named \"Pre ExamplePreRequest\" exported")
 	if got := hex.EncodeToString(span.GetTraceId()); got != traceID {
 		t.Errorf("trace id %s, want the gateway's %s", got, traceID)
 	}
@@ -112,7 +112,7 @@ func TestTraceContinuesTheGateways(t *testing.T) {
 	if span.GetKind() != tracepb.Span_SPAN_KIND_SERVER {
 		t.Errorf("span kind %v, want server", span.GetKind())
 	}
-	if attr(span, "tyk.api_id") != obj.GetSpec()["APIID"] || attr(span, "tyk.hook.type") != "Pre" || attr(span, "tyk.hook.name") != "SetsHeader" ||
+	if attr(span, "tyk.api_id") != obj.GetSpec()["APIID"] || attr(span, "tyk.hook.type") != "Pre" || attr(span, "tyk.hook.name") != "ExamplePreRequest" ||
 		!strings.Contains(attr(span, "tyk.plugin.changes"), "set_headers X-Example-Pre") {
 		t.Errorf("span attributes %v", span.GetAttributes())
 	}
@@ -190,7 +190,7 @@ func TestMetrics(t *testing.T) {
 	s := startServe(t, map[string]string{config.EnvMetricsAddr: addr}, nil)
 	ctx := grpctest.Context(t, 10*time.Second)
 	obj := captures.MustFind(t, captures.Hook(coprocess.HookType_Pre, false))
-	obj.HookName = "SetsHeader"
+	obj.HookName = "ExamplePreRequest"
 	for range 3 {
 		if _, err := s.Client.Dispatch(ctx, obj.CloneVT()); err != nil {
 			t.Fatal(err)
@@ -216,10 +216,10 @@ func TestMetrics(t *testing.T) {
 		name, labels string
 		want         float64
 	}{
-		{"tyk_plugin_dispatches_total", `code="OK",hook_name="SetsHeader",hook_type="Pre"`, 3},
+		{"tyk_plugin_dispatches_total", `code="OK",hook_name="ExamplePreRequest",hook_type="Pre"`, 3},
 		{"tyk_plugin_dispatches_total", `code="OK",hook_name="other",hook_type="Pre"`, 100},
 		{"tyk_plugin_dispatches_total", `code="FailedPrecondition",hook_name="Configured",hook_type="Pre"`, 1},
-		{"tyk_plugin_dispatch_duration_seconds_count", `hook_name="SetsHeader",hook_type="Pre"`, 3},
+		{"tyk_plugin_dispatch_duration_seconds_count", `hook_name="ExamplePreRequest",hook_type="Pre"`, 3},
 		{"tyk_plugin_events_total", `event_type="AuthFailure"`, 1},
 		{"grpc_server_handled_total", `grpc_code="OK",grpc_method="Dispatch",grpc_service="coprocess.Dispatcher",grpc_type="unary"`, 103},
 	} {
