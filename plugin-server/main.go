@@ -85,10 +85,11 @@ func serveMain(ctx context.Context, args []string, getenv func(string) string, s
 	if err != nil {
 		return err
 	}
+	hooks, err := hooksFor(cfg)
+	if err != nil {
+		return err
+	}
 	if cfg.Check {
-		if _, err := hooksFor(cfg); err != nil {
-			return err
-		}
 		fmt.Fprintf(stderr, "plugin-server: configuration ok: dispatch timeout %s, fail open %q, max connection age %s, journal %t, log level %s, redaction %t, lab hooks %t\n",
 			cfg.DispatchTimeout, cfg.FailOpen, cfg.MaxConnectionAge, cfg.JournalRedisURL != "", cfg.LogLevel, cfg.Redact, cfg.LabHooks)
 		return nil
@@ -99,11 +100,6 @@ func serveMain(ctx context.Context, args []string, getenv func(string) string, s
 	lis, err := net.Listen("tcp", cfg.ListenAddr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.ListenAddr, err)
-	}
-	hooks, err := hooksFor(cfg)
-	if err != nil {
-		lis.Close()
-		return err
 	}
 	return serve(ctx, cfg, hooks, getenv, lis, log)
 }
