@@ -14,10 +14,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 
 	"golang.org/x/mod/module"
 )
@@ -105,22 +105,22 @@ func New(root, mod, dest string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// keepExecutable gives the copy's scripts back the executable bit that a
-// module zip does not keep (the Makefile runs them with bash regardless).
+// keepExecutable gives the copy's files back the executable bit their
+// originals in the checkout have, which a module zip does not keep (the
+// Makefile runs the scripts with bash regardless).
 func keepExecutable(root, dest string) error {
-	out, err := exec.Command("git", "-C", root, "ls-files", "-s").Output()
-	if err != nil {
-		return nil // not a git checkout: nothing to go by
-	}
-	for _, line := range strings.Split(string(out), "\n") {
-		mode, rest, ok := strings.Cut(line, " ")
-		_, name, ok2 := strings.Cut(rest, "\t")
-		if !ok || !ok2 || mode != "100755" {
-			continue
-		}
-		if err := os.Chmod(filepath.Join(dest, filepath.FromSlash(name)), 0o755); err != nil && !errors.Is(err, os.ErrNotExist) {
+	return filepath.WalkDir(dest, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
 			return err
 		}
-	}
-	return nil
+		rel, err := filepath.Rel(dest, p)
+		if err != nil {
+			return err
+		}
+		fi, err := os.Lstat(filepath.Join(root, rel))
+		if err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm()&0o111 == 0 {
+			return nil // new in the copy, or not executable
+		}
+		return os.Chmod(p, 0o755)
+	})
 }
