@@ -227,10 +227,8 @@ var labHooks = []func() map[string]tykplugin.Hook{returned.Hooks}
 // lab's when cfg turns them on. It fails when a lab hook has a name of the
 // plugin's, or the configuration names a hook it does not have.
 func hooksFor(cfg config.Config) (map[string]tykplugin.Hook, error) {
-	hooks := maps.Clone(plugin.Hooks())
-	if hooks == nil {
-		hooks = map[string]tykplugin.Hook{}
-	}
+	hooks := map[string]tykplugin.Hook{}
+	maps.Copy(hooks, plugin.Hooks())
 	if cfg.LabHooks {
 		for _, set := range labHooks {
 			for name, h := range set() {
