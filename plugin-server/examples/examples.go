@@ -66,12 +66,14 @@ func LabUser(token string) (user string, ok bool) {
 }
 
 // The example session's limits, and how long the gateway may reuse it
-// without asking ExampleAuthCheck again (the ID extractor's cache).
+// without asking ExampleAuthCheck again (the ID extractor's cache). The
+// rate is low enough to exceed by hand: the 11th request within 10 s is
+// 429.
 const (
-	ExampleRate          = 100 // requests
-	ExamplePer           = 1   // per second
+	ExampleRate          = 10               // requests
+	ExamplePer           = 10 * time.Second // per
 	ExampleQuotaMax      = 10000
-	ExampleQuotaRenewal  = 3600 // seconds
+	ExampleQuotaRenewal  = time.Hour
 	ExampleSessionCached = 60 * time.Second
 )
 
@@ -91,14 +93,12 @@ func ExamplePreRequest(ctx context.Context, obj *coprocess.Object) (*coprocess.O
 }
 
 // ExampleAuthCheck (CustomKeyCheck) authenticates "Authorization: Bearer
-// <token>" with a lab token (LabUser). A known token gets a session: rate and quota
-// limits, the user id in its metadata, and an id_extractor_deadline, so
-// that the gateway keeps the session (keyed by the Authorization header,
-// the API's id_extractor) and skips this hook for that token until the
-// deadline. Anything else is refused with 403 and a JSON error.
-//
-// The gateway takes the session's key from metadata["token"]: a session
-// without it is refused (403) whatever the hook says.
+// <token>" with a lab token (LabUser). A known token gets a session
+// (tykplugin.Grant): rate and quota limits, the user id in its metadata,
+// and a cache of ExampleSessionCached, so that the gateway keeps the
+// session (keyed by the Authorization header, the API's id_extractor) and
+// skips this hook for that token until then. Anything else is refused
+// with 403 and a JSON error.
 func ExampleAuthCheck(ctx context.Context, obj *coprocess.Object) (*coprocess.Object, error) {
 	// A span of the plugin's own, under the hook's (when the plugin server
 	// traces): where a real plugin would call its identity provider.
@@ -111,16 +111,14 @@ func ExampleAuthCheck(ctx context.Context, obj *coprocess.Object) (*coprocess.Ob
 		tykplugin.Deny(obj, 403, map[string]string{"WWW-Authenticate": `Bearer realm="tyk-grpc-lab"`}, "invalid or missing bearer token")
 		return obj, nil
 	}
-	obj.Session = &coprocess.SessionState{
-		Rate:                ExampleRate,
-		Per:                 ExamplePer,
-		QuotaMax:            ExampleQuotaMax,
-		QuotaRemaining:      ExampleQuotaMax,
-		QuotaRenewalRate:    ExampleQuotaRenewal,
-		Metadata:            map[string]string{"token": token, "user_id": user},
-		IdExtractorDeadline: time.Now().Add(ExampleSessionCached).Unix(),
-	}
-	return obj, nil
+	err := tykplugin.Grant(obj, tykplugin.Session{
+		Key:      token,
+		CacheFor: ExampleSessionCached,
+		Rate:     tykplugin.RateLimit{Requests: ExampleRate, Per: ExamplePer},
+		Quota:    tykplugin.Quota{Max: ExampleQuotaMax, Renewal: ExampleQuotaRenewal},
+		Metadata: map[string]string{"user_id": user},
+	})
+	return obj, err
 }
 
 // ExamplePostKeyAuth (PostKeyAuth) runs once the request is authenticated,

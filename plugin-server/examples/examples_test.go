@@ -60,8 +60,12 @@ func TestExampleAuthCheck(t *testing.T) {
 		if s == nil || res.Client != nil {
 			t.Fatalf("refused: %+v", res.Client)
 		}
-		if s.GetMetadata()["user_id"] != "alice" || s.GetRate() != examples.ExampleRate || s.GetQuotaMax() != examples.ExampleQuotaMax {
+		if s.GetMetadata()["user_id"] != "alice" || s.GetMetadata()["token"] != "lab-token-alice" ||
+			s.GetRate() != examples.ExampleRate || s.GetPer() != examples.ExamplePer.Seconds() || s.GetQuotaMax() != examples.ExampleQuotaMax {
 			t.Errorf("session: %v", s)
+		}
+		if len(res.Warnings) > 0 {
+			t.Errorf("the gateway model warns: %q", res.Warnings)
 		}
 		if d := time.Until(time.Unix(s.GetIdExtractorDeadline(), 0)); d <= 0 || d > examples.ExampleSessionCached {
 			t.Errorf("id_extractor_deadline in %v, want within %v", d, examples.ExampleSessionCached)

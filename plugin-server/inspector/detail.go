@@ -170,8 +170,12 @@ type prediction struct {
 	Client      *httpMessage `json:"client,omitempty"`
 	AuthFailure bool         `json:"auth_failure,omitempty"`
 	Dropped     bool         `json:"dropped,omitempty"`
-	// Session is the key's session a CustomKeyCheck made, redacted.
-	Session json.RawMessage `json:"session,omitempty"`
+	// Session is the key's session a CustomKeyCheck made, redacted, and
+	// SessionReused until when the gateway reuses it (RFC 3339).
+	Session       json.RawMessage `json:"session,omitempty"`
+	SessionReused string          `json:"session_reused,omitempty"`
+	// Warnings are the model's (gatewaymodel.Result.Warnings).
+	Warnings []string `json:"warnings,omitempty"`
 	// Truncated is true when a body the model read was cut by the
 	// journal: the body predicted is cut too.
 	Truncated bool `json:"truncated,omitempty"`
@@ -288,7 +292,10 @@ func predict(gateway string, rec *journal.Record, received, returned *coprocess.
 		returned = received // unchanged
 	}
 	res := gatewaymodel.ApplyFor(gateway, received, returned, err)
-	p := &prediction{AuthFailure: res.AuthFailure, Dropped: res.Dropped}
+	p := &prediction{AuthFailure: res.AuthFailure, Dropped: res.Dropped, Warnings: res.Warnings}
+	if !res.SessionReused.IsZero() {
+		p.SessionReused = res.SessionReused.UTC().Format(time.RFC3339)
+	}
 	if u := res.Upstream; u != nil {
 		p.Upstream = message(u.Body)
 		p.Upstream.Method, p.Upstream.URL, p.Upstream.Header = u.Method, u.URL.String(), u.Header

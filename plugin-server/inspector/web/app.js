@@ -346,7 +346,13 @@ function predictionBox(p, x, gateway) {
       el("pre", { class: "client" }, httpText(`HTTP ${p.client.status}`, p.client)));
   }
   if (p.auth_failure) box.append(el("div", {}, "and the gateway fires an AuthFailure event"));
-  if (p.session) box.append(el("div", {}, "the key's session:"), jsonBlock(p.session));
+  if (p.session) {
+    box.append(el("div", {}, "the key's session:"), jsonBlock(p.session),
+      el("div", { class: "session-reuse" }, p.session_reused
+        ? `with an ID extractor on the API, the gateway reuses it without calling this hook until ${p.session_reused}`
+        : "the gateway calls this hook again on the next request (no id_extractor_deadline)"));
+  }
+  for (const w of p.warnings || []) box.append(el("div", { class: "warning" }, "⚠ " + w));
   return box;
 }
 

@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/tyk-lab/grpc-plugin-lab/coprocess"
 )
@@ -57,6 +58,15 @@ type Result struct {
 	// Session is the session a CustomKeyCheck hook authenticated the
 	// request with (its metadata with the object's merged in).
 	Session *coprocess.SessionState
+	// SessionReused is when the gateway stops reusing Session for the same
+	// credential without calling the hook again, on an API with an ID
+	// extractor: its id_extractor_deadline, in Unix seconds; zero when the
+	// hook is called on every request.
+	SessionReused time.Time
+	// Warnings are what the gateway does quietly that the hook likely did
+	// not mean: a session changed by a hook other than CustomKeyCheck
+	// (dropped), a deadline in milliseconds (reused ~1,000× as long).
+	Warnings []string
 	// AuthFailure is true when the gateway fires an AuthFailure event.
 	AuthFailure bool
 	// Dropped is true when the client gets no answer at all: a failed
@@ -64,6 +74,10 @@ type Result struct {
 	// the gateway, which closes the connection.
 	Dropped bool
 }
+
+// MillisecondDeadline: an id_extractor_deadline above it (the year 5138
+// in Unix seconds, 1973 in milliseconds) is taken for milliseconds.
+const MillisecondDeadline = 100_000_000_000
 
 // ResponseFailureAnswered is the oldest gateway seen answering a failed
 // Response hook with 500; older ones (5.8.11) drop the connection. The e2e
@@ -94,6 +108,11 @@ func ApplyFor(gateway string, received, returned *coprocess.Object, err error) *
 			res.Client = errorReply(http.StatusInternalServerError, "Middleware error", nil)
 		}
 		return res
+	}
+	if hook != coprocess.HookType_CustomKeyCheck && returned.GetSession() != nil &&
+		!received.GetSession().EqualVT(returned.GetSession()) {
+		res.Warnings = append(res.Warnings, fmt.Sprintf(
+			"the gateway drops the session a %s hook changed: only CustomKeyCheck's session is stored", hook))
 	}
 	if hook == coprocess.HookType_Response {
 		res.Client = response(received, returned)
@@ -149,6 +168,13 @@ func ApplyFor(gateway string, received, returned *coprocess.Object, err error) *
 			return res
 		}
 		res.Session = s
+		if d := s.GetIdExtractorDeadline(); d > 0 {
+			res.SessionReused = time.Unix(d, 0)
+			if d > MillisecondDeadline {
+				res.Warnings = append(res.Warnings, fmt.Sprintf(
+					"id_extractor_deadline %d looks like Unix milliseconds: the gateway reads seconds, so it reuses the session ~1,000× as long (until the session leaves its store)", d))
+			}
+		}
 	}
 	res.Upstream = up
 	return res

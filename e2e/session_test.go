@@ -1,0 +1,438 @@
+// What the gateway does with the session a CustomKeyCheck hook returns:
+// each of sessionFacts (docs/gateway.md's table "What the gateway does
+// with the session you return") proved against the real gateway through
+// the probes of plugin-server/returned (SessionAuth, SessionSeen) wired by
+// apis/classic-session*.json. The journal's CustomKeyCheck records are the
+// witness of "the hook was (not) called".
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/journal"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/returned"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/tykplugin"
+)
+
+// sessionFacts are what the gateway does with a returned session, each
+// asserted by TestSessionFacts, with the releases it was seen on (`make
+// e2e-matrix`).
+var sessionFacts = []struct{ Name, What, Seen string }{
+	{"seconds", "`id_extractor_deadline` in Unix seconds (now + 2 s), an ID extractor on the API: 5 requests with one credential call CustomKeyCheck once; the first request after the deadline calls it again", sessionSeen},
+	{"millis", "the deadline in Unix **milliseconds**, as Tyk's documentation shows it: the hook is not called again after the 2 s meant (a millisecond deadline lies ~1,000× further away: the session is reused until it leaves the gateway's store)", sessionSeen},
+	{"zero-negative", "a deadline of 0 or less: CustomKeyCheck is called on every request", sessionSeen},
+	{"no-extractor", "no `id_extractor` on the API: CustomKeyCheck is called on every request, whatever the deadline", sessionSeen},
+	{"no-credential", "a header ID extractor and no such header: 400 `Authorization field missing`, the hook is not called", sessionSeen},
+	{"no-token", "a session without `metadata[\"token\"]`: 403 `Forbidden` and an AuthFailure event, although the hook succeeded", sessionSeen},
+	{"object-token", "`token` in the object's `metadata` instead of the session's: accepted (the gateway merges it into the session's)", sessionSeen},
+	{"form", "a form ID extractor (`extract_from: form`): cached by the form field's value as by a header; the upstream gets the form body intact", sessionSeen},
+	{"body", "a body ID extractor (`extract_from: body`, `regex`): cached by the match; the hook and the upstream get an **empty body**, with a Content-Length or chunked (the extractor reads the body and does not put it back)", sessionSeen},
+	{"rate", "`rate` 2 per 60 s: the 3rd request is 429 `{\"error\": \"Rate limit exceeded\"}`", sessionSeen},
+	{"quota", "`quota_max` 2: the 3rd request is 403 `{\"error\": \"Quota exceeded\"}`; `X-Ratelimit-Limit` is the quota, `X-Ratelimit-Remaining` what is left", sessionSeen},
+	{"unlimited", "`rate`, `per`, `quota_max` 0 or -1: no limit", sessionSeen},
+	{"policy", "`apply_policies` with a policy's id: its limits apply (the policy's rate 2 per 60 s: the 3rd request is 429)", sessionSeen},
+	{"policy-missing", "`apply_policies` with an id the gateway does not have: 403 `{\"error\": \"Forbidden\"}`", sessionSeen},
+	{"pattern", "`metadata[\"rate_limit_pattern\"]` (`tenant-$tyk_context.headers_X_Lab_Tenant`): sessions of one tenant share one rate limit; another tenant's does not count", sessionSeen},
+	{"edits-dropped", "a session changed by PostKeyAuth, Post or Response (metadata, rate): not stored; the next request's session is CustomKeyCheck's", sessionSeen},
+	{"revoke", "`DELETE /tyk/keys/{key}` with `tykplugin.ExtractorKey(org, credential, hash_key_function)`: the key is found (200) and the next request calls CustomKeyCheck again", sessionSeen},
+}
+
+const sessionSeen = "5.8.11, 5.13.1, 5.14.0"
+
+// The table "What the gateway does with the session you return" in
+// docs/gateway.md is sessionFacts.
+func TestSessionFactsInDocs(t *testing.T) {
+	b, err := os.ReadFile("../docs/gateway.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows []string
+	for _, f := range sessionFacts {
+		rows = append(rows, "| "+f.What+" | "+f.Seen+" |")
+	}
+	if !strings.Contains(string(b), strings.Join(rows, "\n")+"\n") {
+		t.Errorf("docs/gateway.md (\"What the gateway does with the session you return\") lacks the table of sessionFacts; its rows should read:\n%s", strings.Join(rows, "\n"))
+	}
+}
+
+// sessionCall is one request of a session fact.
+type sessionCall struct {
+	id string
+	r  reply
+}
+
+// sessionSend sends GET path with the credential cred (Authorization) and
+// the probe's session name.
+func (l *Lab) sessionSend(t *testing.T, path, cred, probe string, extra map[string]string) sessionCall {
+	t.Helper()
+	h := map[string]string{}
+	if cred != "" {
+		h["Authorization"] = cred
+	}
+	if probe != "" {
+		h[returned.SessionHeader] = probe
+	}
+	for k, v := range extra {
+		h[k] = v
+	}
+	id := newID(t)
+	return sessionCall{id, l.send(t, http.MethodGet, path, id, "", h)}
+}
+
+// authCalls counts the CustomKeyCheck dispatches of calls in the journal
+// after mark.
+func (l *Lab) authCalls(t *testing.T, mark string, calls ...sessionCall) int {
+	t.Helper()
+	l.recordsFor(t, mark, calls[len(calls)-1].id) // waits for the last call's records
+	all := l.after(t, mark)
+	n := 0
+	for _, c := range calls {
+		for _, r := range byID(all, c.id) {
+			if r.Kind == journal.KindDispatch && r.HookType == "CustomKeyCheck" {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// statuses lists the calls' HTTP statuses.
+func statuses(calls []sessionCall) []int {
+	var s []int
+	for _, c := range calls {
+		s = append(s, c.r.Status)
+	}
+	return s
+}
+
+// gatewayError is the gateway's JSON error template's message.
+func gatewayError(r reply) string {
+	var e struct{ Error string }
+	if json.Unmarshal(r.Body, &e) != nil {
+		return "(not the gateway's error template: " + string(r.Body) + ")"
+	}
+	return e.Error
+}
+
+// gatewayAPI sends a Gateway API request with the lab's secret.
+func (l *Lab) gatewayAPI(t *testing.T, method, path string) (int, string) {
+	t.Helper()
+	env, err := labEnv("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := env.get("TYK_GW_SECRET", "")
+	if secret == "" {
+		t.Fatal("no TYK_GW_SECRET in .env or the environment: the Gateway API needs it")
+	}
+	req, err := http.NewRequest(method, l.GatewayURL+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-Tyk-Authorization", secret)
+	resp, err := l.http.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestSessionFacts(t *testing.T) {
+	l := getLab(t)
+	checks := map[string]func(t *testing.T){}
+	// cred is a credential of the test's own: the gateway caches by it.
+	cred := func() string { return "Bearer lab-token-e2e-" + randomHex(6) }
+	// send5 sends 5 requests with one credential and the probe's
+	// session; it returns the number of CustomKeyCheck calls.
+	send5 := func(t *testing.T, path, c, probe string) ([]sessionCall, int) {
+		mark := l.mark(t)
+		var calls []sessionCall
+		for range 5 {
+			calls = append(calls, l.sessionSend(t, path, c, probe, nil))
+		}
+		for _, c := range calls {
+			if c.r.Status != http.StatusOK {
+				t.Fatalf("X-Request-Id %s: HTTP %d, want 200: %s", c.id, c.r.Status, c.r.Body)
+			}
+		}
+		return calls, l.authCalls(t, mark, calls...)
+	}
+
+	checks["seconds"] = func(t *testing.T) {
+		c := cred()
+		start := time.Now()
+		_, n := send5(t, "/session/anything/seconds", c, "seconds")
+		if time.Since(start) > returned.SessionCache {
+			t.Skipf("5 requests took %v, longer than the session's cache", time.Since(start))
+		}
+		if n != 1 {
+			t.Errorf("5 requests with one credential called CustomKeyCheck %d times, want 1 (the session is cached until its deadline)", n)
+		}
+		// The deadline is whole seconds: wait past it.
+		time.Sleep(time.Until(start.Add(returned.SessionCache + 1500*time.Millisecond)))
+		mark := l.mark(t)
+		after := l.sessionSend(t, "/session/anything/seconds", c, "seconds", nil)
+		if n := l.authCalls(t, mark, after); n != 1 {
+			t.Errorf("X-Request-Id %s: after the deadline the request called CustomKeyCheck %d times, want 1", after.id, n)
+		}
+	}
+	checks["millis"] = func(t *testing.T) {
+		c := cred()
+		start := time.Now()
+		_, n := send5(t, "/session/anything/millis", c, "millis")
+		if n != 1 {
+			t.Errorf("5 requests called CustomKeyCheck %d times, want 1", n)
+		}
+		time.Sleep(time.Until(start.Add(returned.SessionCache + 1500*time.Millisecond)))
+		mark := l.mark(t)
+		after := l.sessionSend(t, "/session/anything/millis", c, "millis", nil)
+		if n := l.authCalls(t, mark, after); n != 0 {
+			t.Errorf("X-Request-Id %s: past the 2 s meant, a millisecond deadline called CustomKeyCheck %d times, want 0 (still cached)", after.id, n)
+		}
+	}
+	checks["zero-negative"] = func(t *testing.T) {
+		for _, probe := range []string{"zero", "negative"} {
+			if _, n := send5(t, "/session/anything/"+probe, cred(), probe); n != 5 {
+				t.Errorf("deadline %s: 5 requests called CustomKeyCheck %d times, want 5", probe, n)
+			}
+		}
+	}
+	checks["no-extractor"] = func(t *testing.T) {
+		if _, n := send5(t, "/session-none/anything/cached", cred(), ""); n != 5 {
+			t.Errorf("no id_extractor, a 60 s deadline: 5 requests called CustomKeyCheck %d times, want 5", n)
+		}
+	}
+	checks["no-credential"] = func(t *testing.T) {
+		mark := l.mark(t)
+		c := l.sessionSend(t, "/session/anything/no-credential", "", "", nil)
+		if c.r.Status != http.StatusBadRequest || gatewayError(c.r) != "Authorization field missing" {
+			t.Errorf("X-Request-Id %s: HTTP %d %q, want 400 \"Authorization field missing\"", c.id, c.r.Status, gatewayError(c.r))
+		}
+		if n := l.authCalls(t, mark, c); n != 0 {
+			t.Errorf("X-Request-Id %s: CustomKeyCheck called %d times, want 0", c.id, n)
+		}
+	}
+	checks["no-token"] = func(t *testing.T) {
+		mark := l.mark(t)
+		c := l.sessionSend(t, "/session/anything/no-token", cred(), "no-token", nil)
+		if c.r.Status != http.StatusForbidden || gatewayError(c.r) != "Forbidden" {
+			t.Errorf("X-Request-Id %s: HTTP %d %q, want 403 \"Forbidden\"", c.id, c.r.Status, gatewayError(c.r))
+		}
+		recs := l.waitJournal(t, mark, "an AuthFailure event for "+c.id, hasEvent(c.id))
+		for _, r := range byID(recs, c.id) {
+			if r.Kind == journal.KindDispatch && r.HookType == "CustomKeyCheck" && (r.Error != "" || len(r.Changes) == 0) {
+				t.Errorf("X-Request-Id %s: the hook did not succeed: %s", c.id, line(r))
+			}
+		}
+	}
+	checks["object-token"] = func(t *testing.T) {
+		if _, n := send5(t, "/session/anything/object-token", cred(), "object-token"); n != 1 {
+			t.Errorf("5 requests called CustomKeyCheck %d times, want 1", n)
+		}
+	}
+	checks["form"] = func(t *testing.T) {
+		token := "lab-token-form-" + randomHex(6)
+		form := url.Values{"token": {token}, "other": {"kept"}}.Encode()
+		mark := l.mark(t)
+		var calls []sessionCall
+		for range 3 {
+			id := newID(t)
+			r := l.send(t, http.MethodPost, "/session-form/anything/form", id, form,
+				map[string]string{"Content-Type": "application/x-www-form-urlencoded"})
+			calls = append(calls, sessionCall{id, r})
+			if r.Status != http.StatusOK {
+				t.Fatalf("X-Request-Id %s: HTTP %d: %s", id, r.Status, r.Body)
+			}
+			if e, ok := decodeEcho(t, id, r); ok && e.Data != form {
+				t.Errorf("X-Request-Id %s: the upstream got the body %q, want the form %q", id, e.Data, form)
+			}
+		}
+		if n := l.authCalls(t, mark, calls...); n != 1 {
+			t.Errorf("3 requests with one form token called CustomKeyCheck %d times, want 1", n)
+		}
+	}
+	checks["body"] = func(t *testing.T) {
+		for _, chunked := range []bool{false, true} {
+			t.Run(fmt.Sprintf("chunked=%v", chunked), func(t *testing.T) {
+				body := `{"credential":"lab-token-body-` + randomHex(6) + `","data":"kept?"}`
+				mark := l.mark(t)
+				var calls []sessionCall
+				for range 3 {
+					id := newID(t)
+					r := l.sendBody(t, http.MethodPost, "/session-body/anything/body", id, body, chunked)
+					calls = append(calls, sessionCall{id, r})
+					if r.Status != http.StatusOK {
+						t.Fatalf("X-Request-Id %s: HTTP %d: %s", id, r.Status, r.Body)
+					}
+					if e, ok := decodeEcho(t, id, r); ok && e.Data != "" {
+						t.Errorf("X-Request-Id %s: the upstream got the body %q, want it empty", id, e.Data)
+					}
+				}
+				if n := l.authCalls(t, mark, calls...); n != 1 {
+					t.Errorf("3 requests with one body credential called CustomKeyCheck %d times, want 1", n)
+				}
+				for _, r := range byID(l.after(t, mark), calls[0].id) {
+					if r.HookType == "CustomKeyCheck" && len(r.Received.GetRequest().GetRawBody()) != 0 {
+						t.Errorf("CustomKeyCheck got raw_body %q, want it empty", r.Received.GetRequest().GetRawBody())
+					}
+				}
+			})
+		}
+	}
+	limited := func(t *testing.T, path, probe string, wantStatus int, wantError string, extra map[string]string) []sessionCall {
+		c := cred()
+		var calls []sessionCall
+		for range returned.SessionLimit + 1 {
+			calls = append(calls, l.sessionSend(t, path, c, probe, extra))
+		}
+		for i, c := range calls[:returned.SessionLimit] {
+			if c.r.Status != http.StatusOK {
+				t.Errorf("request %d (X-Request-Id %s): HTTP %d, want 200: %s", i+1, c.id, c.r.Status, c.r.Body)
+			}
+		}
+		last := calls[returned.SessionLimit].r
+		if last.Status != wantStatus || gatewayError(last) != wantError {
+			t.Errorf("request %d: HTTP %d %q, want %d %q (statuses %v)", returned.SessionLimit+1, last.Status, gatewayError(last), wantStatus, wantError, statuses(calls))
+		}
+		return calls
+	}
+	checks["rate"] = func(t *testing.T) {
+		limited(t, "/session/anything/rate", "rate", http.StatusTooManyRequests, "Rate limit exceeded", nil)
+	}
+	checks["quota"] = func(t *testing.T) {
+		calls := limited(t, "/session/anything/quota", "quota", http.StatusForbidden, "Quota exceeded", nil)
+		for i, want := range []string{"1", "0"} {
+			h := calls[i].r.Header
+			if h.Get("X-Ratelimit-Limit") != fmt.Sprint(returned.SessionLimit) || h.Get("X-Ratelimit-Remaining") != want {
+				t.Errorf("request %d: X-Ratelimit-Limit %q, X-Ratelimit-Remaining %q; want %d and %s", i+1, h.Get("X-Ratelimit-Limit"), h.Get("X-Ratelimit-Remaining"), returned.SessionLimit, want)
+			}
+		}
+	}
+	checks["unlimited"] = func(t *testing.T) {
+		for _, probe := range []string{"unlimited-zero", "unlimited-negative"} {
+			c := cred()
+			for i := range 2*returned.SessionLimit + 1 {
+				if r := l.sessionSend(t, "/session/anything/"+probe, c, probe, nil); r.r.Status != http.StatusOK {
+					t.Errorf("%s: request %d (X-Request-Id %s): HTTP %d, want 200: %s", probe, i+1, r.id, r.r.Status, r.r.Body)
+				}
+			}
+		}
+	}
+	checks["policy"] = func(t *testing.T) {
+		limited(t, "/session/anything/policy", "policy", http.StatusTooManyRequests, "Rate limit exceeded", nil)
+	}
+	checks["policy-missing"] = func(t *testing.T) {
+		c := l.sessionSend(t, "/session/anything/policy-missing", cred(), "policy-missing", nil)
+		if c.r.Status != http.StatusForbidden || gatewayError(c.r) != "Forbidden" {
+			t.Errorf("X-Request-Id %s: HTTP %d %q, want 403 \"Forbidden\"", c.id, c.r.Status, gatewayError(c.r))
+		}
+	}
+	checks["pattern"] = func(t *testing.T) {
+		tenant := map[string]string{returned.SessionTenantHeader: "t" + randomHex(6)}
+		other := map[string]string{returned.SessionTenantHeader: "t" + randomHex(6)}
+		var got []int
+		for _, step := range []struct {
+			cred   string
+			header map[string]string
+		}{{cred(), tenant}, {cred(), tenant}, {cred(), other}, {cred(), tenant}} {
+			got = append(got, l.sessionSend(t, "/session/anything/pattern", step.cred, "pattern", step.header).r.Status)
+		}
+		// Two credentials of one tenant use its 2 requests; another
+		// tenant's passes; a third credential of the first tenant is over.
+		if want := []int{200, 200, 200, 429}; fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("four credentials (tenants A, A, B, A): HTTP %v, want %v", got, want)
+		}
+	}
+	checks["edits-dropped"] = func(t *testing.T) {
+		for _, hook := range []string{"PostKeyAuth", "Post", "Response"} {
+			c := cred()
+			edit := l.sessionSend(t, "/session/anything/edit", c, "", map[string]string{returned.SessionEditHeader: hook})
+			next := l.sessionSend(t, "/session/anything/edit", c, "", nil)
+			next2 := l.sessionSend(t, "/session/anything/edit", c, "", nil)
+			for _, r := range []sessionCall{edit, next, next2} {
+				if r.r.Status != http.StatusOK {
+					t.Errorf("%s edits: X-Request-Id %s: HTTP %d, want 200 (the edit's rate of 1 a minute not applied): %s", hook, r.id, r.r.Status, r.r.Body)
+				}
+			}
+			if e, ok := decodeEcho(t, next.id, next.r); ok {
+				if got := e.Headers[returned.SeenEdited]; len(got) > 0 && got[0] != "" {
+					t.Errorf("%s edited the session: the next request's PostKeyAuth saw metadata edited=%q, want none", hook, got)
+				}
+			}
+		}
+	}
+	checks["revoke"] = func(t *testing.T) {
+		c := cred()
+		if _, n := send5(t, "/session/anything/revoke", c, ""); n != 1 {
+			t.Fatalf("5 requests called CustomKeyCheck %d times, want 1", n)
+		}
+		key := tykplugin.ExtractorKey("default", c, "murmur64") // tyk/tyk.conf's hash_key_function
+		code, body := l.gatewayAPI(t, http.MethodDelete, "/tyk/keys/"+key)
+		if code != http.StatusOK {
+			t.Fatalf("DELETE /tyk/keys/%s: HTTP %d %s, want 200", key, code, body)
+		}
+		deleted := time.Now()
+		for {
+			mark := l.mark(t)
+			next := l.sessionSend(t, "/session/anything/revoke", c, "", nil)
+			if l.authCalls(t, mark, next) == 1 {
+				t.Logf("the first request after the DELETE to call CustomKeyCheck was sent %v after it", time.Since(deleted).Round(time.Millisecond))
+				break
+			}
+			if time.Since(deleted) > 30*time.Second {
+				t.Fatalf("30 s after DELETE, requests still skip CustomKeyCheck")
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+	}
+
+	for _, f := range sessionFacts {
+		check, ok := checks[f.Name]
+		if !ok {
+			t.Errorf("no check for the session fact %q", f.Name)
+			continue
+		}
+		t.Run(f.Name, func(t *testing.T) {
+			t.Logf("fact: %s", f.What)
+			check(t)
+		})
+	}
+}
+
+// sendBody POSTs body, with a Content-Length or chunked.
+func (l *Lab) sendBody(t *testing.T, method, path, id, body string, chunked bool) reply {
+	t.Helper()
+	var rd io.Reader = strings.NewReader(body)
+	if chunked {
+		rd = io.MultiReader(strings.NewReader(body)) // no length known: chunked
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, l.GatewayURL+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-Request-Id", id)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := l.http.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s (X-Request-Id %s): %v", method, path, id, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reply{Status: resp.StatusCode, Header: resp.Header, Body: b}
+}
