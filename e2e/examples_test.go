@@ -11,6 +11,7 @@ package e2e
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -130,6 +131,20 @@ func TestExamples(t *testing.T) {
 					t.Errorf("X-Request-Id %s: HTTP %d %s; want the ID extractor's 400 Authorization field missing", id, r.Status, r.Body)
 				}
 				expectSteps(t, id, l.recordsFor(t, mark, id), stepPreNoBody)
+			})
+
+			t.Run("the session's rate limit", func(t *testing.T) {
+				// A user of its own: ExampleRate requests pass, the next is 429.
+				own := map[string]string{"Authorization": "Bearer " + examples.LabTokenPrefix + "e2e-rate-" + randomHex(4)}
+				var got []int
+				for range examples.ExampleRate + 1 {
+					got = append(got, l.send(t, http.MethodGet, api.listenPath+"/anything/e2e/examples-rate", newID(t), "", own).Status)
+				}
+				want := slices.Repeat([]int{http.StatusOK}, examples.ExampleRate)
+				want = append(want, http.StatusTooManyRequests)
+				if !slices.Equal(got, want) {
+					t.Errorf("%d requests within %v: HTTP %v, want %v", examples.ExampleRate+1, examples.ExamplePer, got, want)
+				}
 			})
 
 			t.Run("Post short-circuits", func(t *testing.T) {

@@ -43,6 +43,8 @@ var sessionFacts = []struct{ Name, What, Seen string }{
 	{"policy-missing", "`apply_policies` with an id the gateway does not have: 403 `{\"error\": \"Forbidden\"}`", sessionSeen},
 	{"pattern", "`metadata[\"rate_limit_pattern\"]` (`tenant-$tyk_context.headers_X_Lab_Tenant`): sessions of one tenant share one rate limit; another tenant's does not count", sessionSeen},
 	{"edits-dropped", "a session changed by PostKeyAuth, Post or Response (metadata, rate): not stored; the next request's session is CustomKeyCheck's", sessionSeen},
+	{"key-id", "the session's `key_id` as PostKeyAuth gets it (5.9.0+), first and cached requests alike: `tykplugin.ExtractorKey(org, credential, hash_key_function)`, unhashed although `hash_keys` is on", "5.13.1, 5.14.0 (5.8.11: no `key_id`)"},
+	{"base-identity", "CustomKeyCheck beside an auth token, `base_identity_provided_by: auth_token`: the hook's session is not stored (its limits do not apply, later hooks get the token's session) and the ID extractor never caches: the hook is called on every request", sessionSeen},
 	{"revoke", "`DELETE /tyk/keys/{key}` with `tykplugin.ExtractorKey(org, credential, hash_key_function)`: the key is found (200) and the next request calls CustomKeyCheck again", sessionSeen},
 }
 
@@ -124,7 +126,7 @@ func gatewayError(r reply) string {
 }
 
 // gatewayAPI sends a Gateway API request with the lab's secret.
-func (l *Lab) gatewayAPI(t *testing.T, method, path string) (int, string) {
+func (l *Lab) gatewayAPI(t *testing.T, method, path, body string) (int, string) {
 	t.Helper()
 	env, err := labEnv("..")
 	if err != nil {
@@ -134,7 +136,11 @@ func (l *Lab) gatewayAPI(t *testing.T, method, path string) (int, string) {
 	if secret == "" {
 		t.Fatal("no TYK_GW_SECRET in .env or the environment: the Gateway API needs it")
 	}
-	req, err := http.NewRequest(method, l.GatewayURL+path, nil)
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, l.GatewayURL+path, rd)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -372,13 +378,52 @@ func TestSessionFacts(t *testing.T) {
 			}
 		}
 	}
+	checks["key-id"] = func(t *testing.T) {
+		c := cred()
+		want := tykplugin.ExtractorKey("default", c, "murmur64") // tyk/tyk.conf's hash_key_function
+		if !l.has(t, facts.KeyID) {
+			want = ""
+		}
+		for i := range 2 {
+			r := l.sessionSend(t, "/session/anything/key-id", c, "", nil)
+			if e, ok := decodeEcho(t, r.id, r.r); ok {
+				if got := strings.Join(e.Headers[returned.SeenKeyID], ","); got != want {
+					t.Errorf("request %d: PostKeyAuth saw key_id %q, want %q", i+1, got, want)
+				}
+			}
+		}
+	}
+	checks["base-identity"] = func(t *testing.T) {
+		key := "lab-e2e-base-" + randomHex(6)
+		code, body := l.gatewayAPI(t, http.MethodPost, "/tyk/keys/"+key, `{"org_id":"default","rate":1000,"per":1,"quota_max":-1,"expires":0,`+
+			`"access_rights":{"classic-session-base":{"api_id":"classic-session-base","api_name":"base","versions":["Default"]}}}`)
+		if code != http.StatusOK {
+			t.Fatalf("POST /tyk/keys/%s: HTTP %d %s", key, code, body)
+		}
+		t.Cleanup(func() { l.gatewayAPI(t, http.MethodDelete, "/tyk/keys/"+key+"?api_id=classic-session-base", "") })
+		c := cred()
+		mark := l.mark(t)
+		var calls []sessionCall
+		for range returned.SessionLimit + 2 {
+			r := l.sessionSend(t, "/session-base/anything/base", key, "rate", map[string]string{"X-Lab-Credential": c})
+			calls = append(calls, r)
+			if r.r.Status != http.StatusOK {
+				t.Errorf("X-Request-Id %s: HTTP %d, want 200 (the hook's rate of %d a minute not applied): %s", r.id, r.r.Status, returned.SessionLimit, r.r.Body)
+			} else if e, ok := decodeEcho(t, r.id, r.r); ok && strings.Join(e.Headers[returned.SeenRate], "") != "1000" {
+				t.Errorf("X-Request-Id %s: PostKeyAuth saw a session of rate %q, want the token's 1000", r.id, e.Headers[returned.SeenRate])
+			}
+		}
+		if n := l.authCalls(t, mark, calls...); n != len(calls) {
+			t.Errorf("%d requests called CustomKeyCheck %d times, want every time", len(calls), n)
+		}
+	}
 	checks["revoke"] = func(t *testing.T) {
 		c := cred()
 		if _, n := send5(t, "/session/anything/revoke", c, ""); n != 1 {
 			t.Fatalf("5 requests called CustomKeyCheck %d times, want 1", n)
 		}
 		key := tykplugin.ExtractorKey("default", c, "murmur64") // tyk/tyk.conf's hash_key_function
-		code, body := l.gatewayAPI(t, http.MethodDelete, "/tyk/keys/"+key)
+		code, body := l.gatewayAPI(t, http.MethodDelete, "/tyk/keys/"+key, "")
 		if code != http.StatusOK {
 			t.Fatalf("DELETE /tyk/keys/%s: HTTP %d %s, want 200", key, code, body)
 		}

@@ -54,3 +54,46 @@ func TestHooksApplyTheNamedFact(t *testing.T) {
 		}
 	}
 }
+
+// SessionAuth returns the session its request names, keyed by the
+// credential; SessionSeen changes the session only for its own hook type.
+func TestSessionProbes(t *testing.T) {
+	hooks := returned.SessionHooks()
+	for name, probe := range returned.SessionProbes {
+		obj := &coprocess.Object{HookType: coprocess.HookType_CustomKeyCheck, Request: &coprocess.MiniRequestObject{
+			Headers: map[string]string{returned.SessionHeader: name, "Authorization": "Bearer x"}}}
+		got, err := hooks["SessionAuth"](context.Background(), obj)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, gotS := probe("Bearer x"), got.GetSession().CloneVT()
+		want.IdExtractorDeadline, gotS.IdExtractorDeadline = 0, 0 // computed from the clock
+		if !gotS.EqualVT(want) {
+			t.Errorf("%q: session %v, want %v", name, got.GetSession(), want)
+		}
+		token := got.GetSession().GetMetadata()["token"]
+		if name == "object-token" {
+			token = got.GetMetadata()["token"]
+		}
+		if (token == "Bearer x") == (name == "no-token") {
+			t.Errorf("%q: token %q", name, token)
+		}
+	}
+	bad := &coprocess.Object{HookType: coprocess.HookType_CustomKeyCheck, Request: &coprocess.MiniRequestObject{
+		Headers: map[string]string{returned.SessionHeader: "nope"}}}
+	if got, _ := hooks["SessionAuth"](context.Background(), bad); got.GetRequest().GetReturnOverrides().GetResponseCode() != 400 {
+		t.Errorf("an unknown probe: %v, want 400", got.GetRequest().GetReturnOverrides())
+	}
+	for _, hook := range []coprocess.HookType{coprocess.HookType_PostKeyAuth, coprocess.HookType_Post, coprocess.HookType_Response} {
+		obj := &coprocess.Object{HookType: hook, Request: &coprocess.MiniRequestObject{
+			Headers: map[string]string{returned.SessionEditHeader: coprocess.HookType_Post.String()}},
+			Response: &coprocess.ResponseObject{}, Session: &coprocess.SessionState{Rate: 5, KeyId: "k"}}
+		got, _ := hooks["SessionSeen"](context.Background(), obj)
+		if edited := got.GetSession().GetMetadata()["edited"] != ""; edited != (hook == coprocess.HookType_Post) {
+			t.Errorf("%s: edited %v", hook, edited)
+		}
+		if hook == coprocess.HookType_PostKeyAuth && got.GetRequest().GetSetHeaders()[returned.SeenKeyID] != "k" {
+			t.Errorf("PostKeyAuth: set_headers %v", got.GetRequest().GetSetHeaders())
+		}
+	}
+}
