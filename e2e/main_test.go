@@ -67,6 +67,9 @@ type Lab struct {
 	JaegerURL, NoTracing string
 	// InspectorURL is the inspector's page (compose.yaml's inspector).
 	InspectorURL string
+	// UnhashedURL is the second gateway, hash_keys off
+	// (compose.e2e.yaml's tyk-gateway-unhashed); empty in external mode.
+	UnhashedURL string
 
 	project string
 	// root, files and cliEnv run the compose CLI and the lab's scripts on
@@ -295,7 +298,11 @@ func startLab(t *testing.T) (*Lab, string, error) {
 		}
 		l.JaegerURL = "http://" + jaeger
 	}
-	l.GatewayURL = "http://" + gateway
+	unhashed, err := l.endpoint(ctx, "tyk-gateway-unhashed", "8080/tcp")
+	if err != nil {
+		return nil, "", err
+	}
+	l.GatewayURL, l.UnhashedURL = "http://"+gateway, "http://"+unhashed
 	l.Redis = redis.NewClient(&redis.Options{Addr: redisAddr, DB: journalDB})
 	if err := l.Redis.Ping(ctx).Err(); err != nil {
 		return nil, "", fmt.Errorf("the lab's Redis at %s: %w", redisAddr, err)

@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/journal"
 	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/returned"
 	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/tykplugin"
@@ -39,12 +41,14 @@ var sessionFacts = []struct{ Name, What, Seen string }{
 	{"rate", "`rate` 2 per 60 s: the 3rd request is 429 `{\"error\": \"Rate limit exceeded\"}`", sessionSeen},
 	{"quota", "`quota_max` 2: the 3rd request is 403 `{\"error\": \"Quota exceeded\"}`; `X-Ratelimit-Limit` is the quota, `X-Ratelimit-Remaining` what is left", sessionSeen},
 	{"unlimited", "`rate`, `per`, `quota_max` 0 or -1: no limit", sessionSeen},
+	{"bad-limits", "limits that make no sense: `rate` 2 with `per` 0, or a NaN `rate`: TBD", sessionSeen},
 	{"policy", "`apply_policies` with a policy's id: its limits apply (the policy's rate 2 per 60 s: the 3rd request is 429)", sessionSeen},
 	{"policy-missing", "`apply_policies` with an id the gateway does not have: 403 `{\"error\": \"Forbidden\"}`", sessionSeen},
 	{"pattern", "`metadata[\"rate_limit_pattern\"]` (`tenant-$tyk_context.headers_X_Lab_Tenant`): sessions of one tenant share one rate limit; another tenant's does not count", sessionSeen},
 	{"edits-dropped", "a session changed by PostKeyAuth, Post or Response (metadata, rate): not stored; the next request's session is CustomKeyCheck's", sessionSeen},
 	{"key-id", "the session's `key_id` as PostKeyAuth gets it (5.9.0+), first and cached requests alike: `tykplugin.ExtractorKey(org, credential, hash_key_function)`, unhashed although `hash_keys` is on", "5.13.1, 5.14.0 (5.8.11: no `key_id`)"},
 	{"base-identity", "CustomKeyCheck beside an auth token, `base_identity_provided_by: auth_token`: the hook's session is not stored (its limits do not apply, later hooks get the token's session) and the ID extractor never caches: the hook is called on every request", sessionSeen},
+	{"hash-keys", "`hash_keys` off (a second gateway): the same cache and `key_id`; the session is stored in Redis under `apikey-` and the key itself, where `hash_keys` on stores it under a hash of the key", sessionSeen},
 	{"revoke", "`DELETE /tyk/keys/{key}` with `tykplugin.ExtractorKey(org, credential, hash_key_function)`: the key is found (200) and the next request calls CustomKeyCheck again", sessionSeen},
 }
 
@@ -335,6 +339,16 @@ func TestSessionFacts(t *testing.T) {
 			}
 		}
 	}
+	checks["bad-limits"] = func(t *testing.T) {
+		for _, probe := range []string{"rate-no-per", "rate-nan"} {
+			c := cred()
+			var calls []sessionCall
+			for range returned.SessionLimit + 2 {
+				calls = append(calls, l.sessionSend(t, "/session/anything/"+probe, c, probe, nil))
+			}
+			t.Logf("%s: HTTP %v; last: %s", probe, statuses(calls), calls[len(calls)-1].r.Body)
+		}
+	}
 	checks["policy"] = func(t *testing.T) {
 		limited(t, "/session/anything/policy", "policy", http.StatusTooManyRequests, "Rate limit exceeded", nil)
 	}
@@ -415,6 +429,51 @@ func TestSessionFacts(t *testing.T) {
 		}
 		if n := l.authCalls(t, mark, calls...); n != len(calls) {
 			t.Errorf("%d requests called CustomKeyCheck %d times, want every time", len(calls), n)
+		}
+	}
+	checks["hash-keys"] = func(t *testing.T) {
+		if l.UnhashedURL == "" {
+			t.Skip("external mode: no second gateway with hash_keys off (the suite's own lab has one, compose.e2e.yaml)")
+		}
+		unhashed := *l
+		unhashed.GatewayURL = l.UnhashedURL
+		for deadline := time.Now().Add(time.Minute); ; time.Sleep(500 * time.Millisecond) {
+			r := unhashed.sessionSend(t, "/session/anything/ready", "", "", nil)
+			if r.r.Status != http.StatusNotFound {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the gateway with hash_keys off does not serve /session/ a minute after the lab started")
+			}
+		}
+		rdb := redis.NewClient(&redis.Options{Addr: l.Redis.Options().Addr}) // the gateway's DB 0
+		defer rdb.Close()
+		for _, gw := range []struct {
+			name   string
+			lab    *Lab
+			stored bool // under apikey-<key>
+		}{{"hash_keys on", l, false}, {"hash_keys off", &unhashed, true}} {
+			c := cred()
+			key := tykplugin.ExtractorKey("default", c, "murmur64")
+			mark := l.mark(t)
+			var calls []sessionCall
+			for range 3 {
+				r := gw.lab.sessionSend(t, "/session/anything/hash-keys", c, "", nil)
+				calls = append(calls, r)
+				if e, ok := decodeEcho(t, r.id, r.r); ok && l.has(t, facts.KeyID) && strings.Join(e.Headers[returned.SeenKeyID], "") != key {
+					t.Errorf("%s: PostKeyAuth saw key_id %q, want %q", gw.name, e.Headers[returned.SeenKeyID], key)
+				}
+			}
+			if n := l.authCalls(t, mark, calls...); n != 1 {
+				t.Errorf("%s: 3 requests called CustomKeyCheck %d times, want 1", gw.name, n)
+			}
+			n, err := rdb.Exists(context.Background(), "apikey-"+key).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (n == 1) != gw.stored {
+				t.Errorf("%s: Redis key apikey-<key> exists: %v, want %v", gw.name, n == 1, gw.stored)
+			}
 		}
 	}
 	checks["revoke"] = func(t *testing.T) {

@@ -3,6 +3,7 @@ package returned
 import (
 	"context"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -105,6 +106,16 @@ var SessionProbes = map[string]func(key string) *coprocess.SessionState{
 	"unlimited-negative": func(key string) *coprocess.SessionState {
 		s := session(key, SessionCacheLong)
 		s.Rate, s.Per, s.QuotaMax, s.QuotaRenewalRate = -1, -1, -1, -1
+		return s
+	},
+	"rate-no-per": func(key string) *coprocess.SessionState {
+		s := session(key, SessionCacheLong)
+		s.Rate, s.Per = SessionLimit, 0
+		return s
+	},
+	"rate-nan": func(key string) *coprocess.SessionState {
+		s := session(key, SessionCacheLong)
+		s.Rate, s.Per = math.NaN(), 60
 		return s
 	},
 	"policy": func(key string) *coprocess.SessionState {
