@@ -44,6 +44,9 @@ func TestInspectorInBrowser(t *testing.T) {
 	if got := page(`[...document.querySelectorAll('` + inspectortest.HookCard("ExamplePreRequest") + ` .returned .added')].map(e => e.textContent).join("\n")`); !strings.Contains(got, `"X-Example-Pre": "added"`) {
 		t.Errorf("Pre's returned object: highlighted %q, want the X-Example-Pre header ExamplePreRequest set", got)
 	}
+	if got := page(`document.querySelector('` + inspectortest.HookCard("ExampleAuthCheck") + ` .prediction .session-reuse').textContent`); !strings.Contains(got, "reuses it without calling this hook until") {
+		t.Errorf("CustomKeyCheck's prediction: %q, want until when the gateway reuses the session", got)
+	}
 	if got := page(`document.querySelector("#detail dl.meta").textContent`); !strings.Contains(got, "model of gateway "+l.Version.String()) {
 		t.Errorf("the request's facts: %q, want the model of gateway %s", got, l.Version)
 	}

@@ -1,11 +1,13 @@
 // Fuzz targets for redaction, seeded from the gateway captures:
-// FuzzParseEvent (event payloads) and FuzzRedactObject (Objects built from
-// fuzzed header, key and body). Run e.g.
+// FuzzParseEvent (event payloads), FuzzRedactObject (Objects built from
+// fuzzed header, key and body) and FuzzRedactSpec (spec.config_data). Run
+// e.g.
 //
 //	go test -run='^$' -fuzz=FuzzParseEvent -fuzztime=20s ./internal/redact
 package redact
 
 import (
+	"bytes"
 	"encoding/json"
 	"reflect"
 	"regexp"
@@ -18,6 +20,7 @@ import (
 
 	"github.com/tyk-lab/grpc-plugin-lab/coprocess"
 	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/internal/testkit/captures"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/tykplugin"
 )
 
 // FuzzParseEvent: ParseEvent and Event never panic; a payload that parses
@@ -211,4 +214,126 @@ func walkStrings(m protoreflect.Message, fn func(field, s string)) {
 		}
 		return true
 	})
+}
+
+// FuzzRedactSpec: redacting an Object whose spec.config_data is fuzzed
+// never panics nor changes its input; a configuration that is not JSON is
+// fingerprinted whole; one that is stays JSON with the same keys, every
+// string or number under a sensitive key (any depth) replaced by its
+// fingerprint and every other value kept (when the client's key is too
+// short to be scrubbed); and the client's key, once it can be scrubbed, is
+// nowhere in spec.
+func FuzzRedactSpec(f *testing.F) {
+	for _, o := range captures.MustDispatches(f) {
+		if c, ok := o.GetSpec()[tykplugin.SpecConfigData]; ok {
+			f.Add(c, o.GetRequest().GetHeaders()["Authorization"])
+		}
+	}
+	for _, c := range []string{
+		`{"upstream_api_key":"s3cr3t","service":"x"}`, `{"a":{"token":[1,{"b":"c"},true,null,""]}}`,
+		`{"api\u005fkey":"\ud83d\ude00\ud800x\"\\"}`, `[{"password":-1.5e+3}]`, ` "s" `, `{"a":1} 2`, `{`, ``,
+		`{"k":"the-client-key-1"}`, `{"the-client-key-1":0}`,
+	} {
+		f.Add(c, "the-client-key-1")
+		f.Add(c, "")
+	}
+	f.Fuzz(func(t *testing.T, config, key string) {
+		if !utf8.ValidString(config) || !utf8.ValidString(key) {
+			return // proto3 strings are valid UTF-8
+		}
+		in := &coprocess.Object{
+			Request: &coprocess.MiniRequestObject{Headers: map[string]string{"Authorization": key}},
+			Spec:    map[string]string{"APIID": "a", tykplugin.SpecConfigData: config},
+		}
+		before := proto.Clone(in)
+		out := Object(in, Options{MaxBody: -1})
+		if !proto.Equal(in, before) {
+			t.Fatalf("Object changed its input")
+		}
+		if _, err := proto.Marshal(out); err != nil {
+			t.Fatalf("redacted copy does not marshal: %v", err)
+		}
+		got := out.GetSpec()[tykplugin.SpecConfigData]
+		if out.GetSpec()["APIID"] != "a" {
+			t.Fatalf("APIID became %q", out.GetSpec()["APIID"])
+		}
+		if len(key) >= minScrubLen {
+			for _, piece := range markers.Split(got, -1) {
+				if strings.Contains(piece, key) {
+					t.Fatalf("config_data still holds the key %q: %q", key, got)
+				}
+			}
+		}
+		switch {
+		case config == "":
+			if got != "" {
+				t.Fatalf("empty config_data became %q", got)
+			}
+		case !json.Valid([]byte(config)):
+			if got != Fingerprint(config) {
+				t.Fatalf("config_data that is not JSON became %q", got)
+			}
+		case len(key) < minScrubLen:
+			checkConfig(t, "$", false, decodeJSON(t, config), decodeJSON(t, got))
+		}
+	})
+}
+
+func decodeJSON(t *testing.T, s string) any {
+	t.Helper()
+	dec := json.NewDecoder(bytes.NewReader([]byte(s)))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		t.Fatalf("not JSON: %v: %q", err, s)
+	}
+	return v
+}
+
+// checkConfig walks a decoded configuration and its redacted copy side by
+// side; sensitive says a key above is.
+func checkConfig(t *testing.T, path string, sensitive bool, in, out any) {
+	t.Helper()
+	switch iv := in.(type) {
+	case map[string]any:
+		ov, ok := out.(map[string]any)
+		if !ok || len(ov) != len(iv) {
+			t.Fatalf("%s: object became %#v", path, out)
+		}
+		for k, x := range iv {
+			y, ok := ov[k]
+			if !ok {
+				t.Fatalf("%s.%s: field lost", path, k)
+			}
+			checkConfig(t, path+"."+k, sensitive || IsSensitiveName(k), x, y)
+		}
+	case []any:
+		ov, ok := out.([]any)
+		if !ok || len(ov) != len(iv) {
+			t.Fatalf("%s: array became %#v", path, out)
+		}
+		for i := range iv {
+			checkConfig(t, path+"[]", sensitive, iv[i], ov[i])
+		}
+	case string:
+		if sensitive && iv != "" {
+			if out != Fingerprint(iv) {
+				t.Fatalf("%s: sensitive %q became %#v", path, iv, out)
+			}
+		} else if out != iv {
+			t.Fatalf("%s: %q became %#v", path, iv, out)
+		}
+	case json.Number:
+		if sensitive {
+			if out != Fingerprint(iv.String()) {
+				t.Fatalf("%s: sensitive %s became %#v", path, iv, out)
+			}
+		} else if out != iv {
+			t.Fatalf("%s: %s became %#v", path, iv, out)
+		}
+	default:
+		if !reflect.DeepEqual(in, out) {
+			t.Fatalf("%s: %#v became %#v", path, in, out)
+		}
+	}
 }

@@ -1,6 +1,7 @@
 // Package redact removes secrets from what the gateway sends before it is
-// logged or journaled: API keys, credentials in headers and metadata, and the
-// raw key and original request inside events.
+// logged or journaled: API keys, credentials in headers, metadata and the
+// API's configuration (spec), and the raw key and original request inside
+// events.
 //
 // Redaction always works on copies: the Object returned to the gateway must
 // never change.
@@ -16,6 +17,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/tyk-lab/grpc-plugin-lab/coprocess"
+	"github.com/tyk-lab/grpc-plugin-lab/plugin-server/tykplugin"
 )
 
 // Placeholder replaces a secret that has no use beyond being present.
@@ -146,12 +148,23 @@ func StringMap(m map[string]string) map[string]string {
 // the other values: a key sent in a header of any name (Tyk's auth header
 // name is configurable) must not survive.
 func (o Options) stringMap(m map[string]string) map[string]string {
+	return o.redactMap(m, false)
+}
+
+// redactMap is stringMap; for spec (the Object's spec), with its
+// configuration redacted by specValue.
+func (o Options) redactMap(m map[string]string, spec bool) map[string]string {
 	var out map[string]string
 	for k, v := range m {
 		if v == "" {
 			continue
 		}
-		r := o.value(IsSensitiveName(k), v)
+		var r string
+		if spec {
+			r = o.specValue(k, v)
+		} else {
+			r = o.value(IsSensitiveName(k), v)
+		}
 		if r == v {
 			continue
 		}
@@ -245,19 +258,26 @@ func (s *secret) bytes() []byte {
 // bodies where they would mostly match by chance.
 const minScrubLen = 8
 
-// collectSecrets adds the credential values o carries to out, each once.
-func collectSecrets(o *coprocess.Object, out []secret) []secret {
-	add := func(v string) {
-		if len(v) < minScrubLen {
-			return
-		}
-		for _, s := range out {
-			if s.value == v {
-				return
-			}
-		}
-		out = append(out, secret{value: v})
+// addSecret adds v to out, unless it is there already or too short to
+// scrub.
+func addSecret(out []secret, v string) []secret {
+	if len(v) < minScrubLen {
+		return out
 	}
+	for _, s := range out {
+		if s.value == v {
+			return out
+		}
+	}
+	return append(out, secret{value: v})
+}
+
+// collectSecrets adds the credential values o carries to out, each once.
+// configSeen is the configuration text (spec's) of the previous object, if
+// any: the gateway sends the same with the received and the returned
+// object, walked once.
+func collectSecrets(o *coprocess.Object, out []secret, configSeen *string) []secret {
+	add := func(v string) { out = addSecret(out, v) }
 	for k, v := range o.GetRequest().GetHeaders() {
 		if IsSensitiveName(k) {
 			add(v)
@@ -265,6 +285,20 @@ func collectSecrets(o *coprocess.Object, out []secret) []secret {
 	}
 	for k, v := range o.GetMetadata() {
 		if IsSensitiveName(k) {
+			add(v)
+		}
+	}
+	// The API's configuration holds upstream credentials: a hook that
+	// puts one in the request (its URL, a header of any name) must not
+	// reveal it.
+	for k, v := range o.GetSpec() {
+		switch {
+		case k == tykplugin.SpecConfigData:
+			if v != *configSeen {
+				*configSeen = v
+				out = configSecrets(v, out)
+			}
+		case IsSensitiveName(k):
 			add(v)
 		}
 	}
@@ -299,9 +333,10 @@ type Redactor struct{ opts Options }
 // For finds the secrets of objs (nil ones are skipped) once.
 func For(opts Options, objs ...*coprocess.Object) Redactor {
 	opts.secrets = nil
+	var config string
 	for _, o := range objs {
 		if o != nil {
-			opts.secrets = collectSecrets(o, opts.secrets)
+			opts.secrets = collectSecrets(o, opts.secrets, &config)
 		}
 	}
 	return Redactor{opts: opts}
@@ -324,7 +359,7 @@ func (r Redactor) Object(o *coprocess.Object) *coprocess.Object {
 		Request:  request(o.GetRequest(), opts),
 		Session:  session,
 		Metadata: opts.stringMap(o.GetMetadata()),
-		Spec:     o.GetSpec(),
+		Spec:     opts.redactMap(o.GetSpec(), true),
 		Response: response(o.GetResponse(), opts),
 	}
 }
@@ -345,7 +380,8 @@ func (r Redactor) Fingerprint(v string) string {
 }
 
 // Truncate cuts an object's bodies to opts.MaxBody without redacting
-// anything, for when redaction is switched off.
+// anything (spec and its configuration included), for when redaction is
+// switched off.
 func Truncate(o *coprocess.Object, opts Options) *coprocess.Object {
 	if o == nil || opts.MaxBody < 0 {
 		return o

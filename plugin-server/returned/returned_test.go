@@ -67,7 +67,7 @@ func TestSessionProbes(t *testing.T) {
 			t.Fatal(err)
 		}
 		want, gotS := probe("Bearer x"), got.GetSession().CloneVT()
-		want.IdExtractorDeadline, gotS.IdExtractorDeadline = 0, 0 // computed from the clock
+		want.IdExtractorDeadline, gotS.IdExtractorDeadline = 0, 0  // computed from the clock
 		if !gotS.EqualVT(want) && gotS.String() != want.String() { // NaN != NaN
 			t.Errorf("%q: session %v, want %v", name, got.GetSession(), want)
 		}
