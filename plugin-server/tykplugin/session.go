@@ -58,7 +58,8 @@ type Session struct {
 	// LimitKey, when set, is what the gateway counts rate and quota under
 	// instead of the session's key (metadata["rate_limit_pattern"]): a
 	// literal, or gateway context variables such as
-	// "$tyk_context.headers_X_Tenant" so that sessions share one limit.
+	// "$tyk_context.headers_X_Tenant" (expanded only on an API with
+	// enable_context_vars) so that sessions share one limit.
 	LimitKey string
 	// Metadata goes with the session to the hooks after authentication
 	// (PostKeyAuth, Post, Response) and to the gateway's context variables.
