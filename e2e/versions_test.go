@@ -28,7 +28,7 @@ type fact struct {
 // Facts by name. Where the release that changed a behaviour is not known,
 // Since is the oldest release seen with it and the text says so.
 var facts = struct {
-	KeyID, Ready, RoundRobin, OTelPropagation, ResponseHookFailure fact
+	KeyID, Ready, RoundRobin, OTelPropagation, ResponseHookFailure, NaNRate fact
 }{
 	KeyID: fact{Since: "5.9.0",
 		What:   "the session sent to the plugin carries key_id",
@@ -46,6 +46,9 @@ var facts = struct {
 		What: "a failed Response-hook Dispatch answers the client 500 Middleware error " +
 			"(5.13.1 is the oldest release seen doing so; 5.8.11 does not)",
 		Before: "the gateway panics in CustomMiddlewareResponseHook.HandleError and closes the client's connection without a response"},
+	NaNRate: fact{Since: "5.13.1",
+		What:   "a session with a NaN rate is refused on every request, 429 (5.13.1 is the oldest release seen doing so)",
+		Before: "a NaN rate is no limit: every request passes"},
 }
 
 // version is a gateway release, e.g. 5.8.11.
