@@ -30,15 +30,22 @@ const configSeen = "5.8.11, 5.13.1, 5.14.0"
 // The table "What the gateway sends as config_data" in docs/gateway.md is
 // configDataFacts.
 func TestConfigDataFactsInREADME(t *testing.T) {
+	expectFactTable(t, "What the gateway sends as config_data", configDataFacts)
+}
+
+// expectFactTable fails t unless docs/gateway.md (its section section)
+// holds facts as the rows of a table "| what | seen on |".
+func expectFactTable(t *testing.T, section string, facts []struct{ Name, What, Seen string }) {
+	t.Helper()
 	b, err := os.ReadFile("../docs/gateway.md")
 	if err != nil {
 		t.Fatal(err)
 	}
 	var rows []string
-	for _, f := range configDataFacts {
+	for _, f := range facts {
 		rows = append(rows, "| "+f.What+" | "+f.Seen+" |")
 	}
 	if !strings.Contains(string(b), strings.Join(rows, "\n")+"\n") {
-		t.Errorf("docs/gateway.md (\"What the gateway sends as config_data\") lacks the table of configDataFacts; its rows should read:\n%s", strings.Join(rows, "\n"))
+		t.Errorf("docs/gateway.md (%q) lacks its table of facts; its rows should read:\n%s", section, strings.Join(rows, "\n"))
 	}
 }

@@ -107,6 +107,13 @@ func (l *Lab) send(t *testing.T, method, path, id, body string, header map[strin
 	if body != "" {
 		rd = strings.NewReader(body)
 	}
+	return l.sendReader(t, method, path, id, rd, header)
+}
+
+// sendReader is send with the body read from rd: a strings.Reader gives a
+// Content-Length, a reader of unknown length a chunked body.
+func (l *Lab) sendReader(t *testing.T, method, path, id string, rd io.Reader, header map[string]string) reply {
+	t.Helper()
 	req, err := http.NewRequest(method, l.GatewayURL+path, rd)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
@@ -214,12 +221,19 @@ func (l *Lab) waitJournal(t *testing.T, mark, what string, cond func([]journal.R
 // comes after all of id's dispatch records.
 func (l *Lab) recordsFor(t *testing.T, mark, id string) []journal.Record {
 	t.Helper()
+	return byID(l.settled(t, mark, id), id)
+}
+
+// settled returns every journal record after mark once id's are complete
+// (recordsFor's barrier): the records of id and of any request answered
+// before it.
+func (l *Lab) settled(t *testing.T, mark, id string) []journal.Record {
+	t.Helper()
 	barrier := id + "-barrier"
 	l.send(t, http.MethodGet, "/classic/anything/e2e-barrier", barrier, "", nil)
-	recs := l.waitJournal(t, mark,
+	return l.waitJournal(t, mark,
 		fmt.Sprintf("a record of the barrier request GET /classic/e2e-barrier (X-Request-Id: %s), sent to know that the records of %s are complete", barrier, id),
 		func(recs []journal.Record) bool { return len(byID(recs, barrier)) > 0 })
-	return byID(recs, id)
 }
 
 // hasEvent is a waitJournal condition: an event of correlation id id is in

@@ -13,7 +13,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -57,17 +56,7 @@ const sessionSeen = "5.8.11, 5.13.1, 5.14.0"
 // The table "What the gateway does with the session you return" in
 // docs/gateway.md is sessionFacts.
 func TestSessionFactsInDocs(t *testing.T) {
-	b, err := os.ReadFile("../docs/gateway.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rows []string
-	for _, f := range sessionFacts {
-		rows = append(rows, "| "+f.What+" | "+f.Seen+" |")
-	}
-	if !strings.Contains(string(b), strings.Join(rows, "\n")+"\n") {
-		t.Errorf("docs/gateway.md (\"What the gateway does with the session you return\") lacks the table of sessionFacts; its rows should read:\n%s", strings.Join(rows, "\n"))
-	}
+	expectFactTable(t, "What the gateway does with the session you return", sessionFacts)
 }
 
 // sessionCall is one request of a session fact.
@@ -98,8 +87,7 @@ func (l *Lab) sessionSend(t *testing.T, path, cred, probe string, extra map[stri
 // after mark.
 func (l *Lab) authCalls(t *testing.T, mark string, calls ...sessionCall) int {
 	t.Helper()
-	l.recordsFor(t, mark, calls[len(calls)-1].id) // waits for the last call's records
-	all := l.after(t, mark)
+	all := l.settled(t, mark, calls[len(calls)-1].id)
 	n := 0
 	for _, c := range calls {
 		for _, r := range byID(all, c.id) {
@@ -179,11 +167,14 @@ func TestSessionFacts(t *testing.T) {
 		return calls, l.authCalls(t, mark, calls...)
 	}
 
-	checks["seconds"] = func(t *testing.T) {
+	// deadline sends 5 requests with one credential and the probe's
+	// session (one CustomKeyCheck call), then one more past the 2 s meant,
+	// which calls CustomKeyCheck wantAfter times.
+	deadline := func(t *testing.T, probe string, wantAfter int, why string) {
 		c := cred()
 		start := time.Now()
-		_, n := send5(t, "/session/anything/seconds", c, "seconds")
-		if time.Since(start) > returned.SessionCache {
+		_, n := send5(t, "/session/anything/"+probe, c, probe)
+		if wantAfter > 0 && time.Since(start) > returned.SessionCache { // the deadline passed during the 5
 			t.Skipf("5 requests took %v, longer than the session's cache", time.Since(start))
 		}
 		if n != 1 {
@@ -192,25 +183,13 @@ func TestSessionFacts(t *testing.T) {
 		// The deadline is whole seconds: wait past it.
 		time.Sleep(time.Until(start.Add(returned.SessionCache + 1500*time.Millisecond)))
 		mark := l.mark(t)
-		after := l.sessionSend(t, "/session/anything/seconds", c, "seconds", nil)
-		if n := l.authCalls(t, mark, after); n != 1 {
-			t.Errorf("X-Request-Id %s: after the deadline the request called CustomKeyCheck %d times, want 1", after.id, n)
+		after := l.sessionSend(t, "/session/anything/"+probe, c, probe, nil)
+		if n := l.authCalls(t, mark, after); n != wantAfter {
+			t.Errorf("X-Request-Id %s: past the 2 s meant, the request called CustomKeyCheck %d times, want %d (%s)", after.id, n, wantAfter, why)
 		}
 	}
-	checks["millis"] = func(t *testing.T) {
-		c := cred()
-		start := time.Now()
-		_, n := send5(t, "/session/anything/millis", c, "millis")
-		if n != 1 {
-			t.Errorf("5 requests called CustomKeyCheck %d times, want 1", n)
-		}
-		time.Sleep(time.Until(start.Add(returned.SessionCache + 1500*time.Millisecond)))
-		mark := l.mark(t)
-		after := l.sessionSend(t, "/session/anything/millis", c, "millis", nil)
-		if n := l.authCalls(t, mark, after); n != 0 {
-			t.Errorf("X-Request-Id %s: past the 2 s meant, a millisecond deadline called CustomKeyCheck %d times, want 0 (still cached)", after.id, n)
-		}
-	}
+	checks["seconds"] = func(t *testing.T) { deadline(t, "seconds", 1, "the deadline passed") }
+	checks["millis"] = func(t *testing.T) { deadline(t, "millis", 0, "a millisecond deadline: still cached") }
 	checks["zero-negative"] = func(t *testing.T) {
 		for _, probe := range []string{"zero", "negative"} {
 			if _, n := send5(t, "/session/anything/"+probe, cred(), probe); n != 5 {
@@ -283,7 +262,11 @@ func TestSessionFacts(t *testing.T) {
 				var calls []sessionCall
 				for range 3 {
 					id := newID(t)
-					r := l.sendBody(t, http.MethodPost, "/session-body/anything/body", id, sent, chunked)
+					var rd io.Reader = strings.NewReader(sent)
+					if chunked {
+						rd = io.MultiReader(rd) // no length known: chunked
+					}
+					r := l.sendReader(t, http.MethodPost, "/session-body/anything/body", id, rd, map[string]string{"Content-Type": "application/json"})
 					calls = append(calls, sessionCall{id, r})
 					if r.Status != http.StatusOK {
 						t.Fatalf("X-Request-Id %s: HTTP %d: %s", id, r.Status, r.Body)
@@ -522,31 +505,4 @@ func TestSessionFacts(t *testing.T) {
 			check(t)
 		})
 	}
-}
-
-// sendBody POSTs body, with a Content-Length or chunked.
-func (l *Lab) sendBody(t *testing.T, method, path, id, body string, chunked bool) reply {
-	t.Helper()
-	var rd io.Reader = strings.NewReader(body)
-	if chunked {
-		rd = io.MultiReader(strings.NewReader(body)) // no length known: chunked
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, l.GatewayURL+path, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("X-Request-Id", id)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := l.http.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s (X-Request-Id %s): %v", method, path, id, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return reply{Status: resp.StatusCode, Header: resp.Header, Body: b}
 }
