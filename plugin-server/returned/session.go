@@ -63,87 +63,49 @@ const (
 // Authorization header, cached for SessionCacheLong unless it is about the
 // deadline.
 var SessionProbes = map[string]func(key string) *coprocess.SessionState{
-	"": func(key string) *coprocess.SessionState { return session(key, SessionCacheLong) },
-	"seconds": func(key string) *coprocess.SessionState {
-		return session(key, SessionCache)
-	},
-	"millis": func(key string) *coprocess.SessionState {
-		s := session(key, 0)
+	"": probe(func(*coprocess.SessionState) {}),
+	"seconds": probe(func(s *coprocess.SessionState) {
+		s.IdExtractorDeadline = time.Now().Add(SessionCache).Unix()
+	}),
+	"millis": probe(func(s *coprocess.SessionState) {
 		s.IdExtractorDeadline = time.Now().Add(SessionCache).UnixMilli()
-		return s
-	},
-	"zero": func(key string) *coprocess.SessionState { return session(key, 0) },
-	"negative": func(key string) *coprocess.SessionState {
-		s := session(key, 0)
-		s.IdExtractorDeadline = -1
-		return s
-	},
-	"no-token": func(key string) *coprocess.SessionState {
-		s := session(key, SessionCacheLong)
-		delete(s.Metadata, tykplugin.MetadataToken)
-		return s
-	},
-	"object-token": func(key string) *coprocess.SessionState {
-		s := session(key, SessionCacheLong)
-		delete(s.Metadata, tykplugin.MetadataToken) // SessionAuth puts it in the object's metadata
-		return s
-	},
-	"rate": func(key string) *coprocess.SessionState {
-		s := session(key, SessionCacheLong)
-		s.Rate, s.Per = SessionLimit, 60
-		return s
-	},
-	"quota": func(key string) *coprocess.SessionState {
-		s := session(key, SessionCacheLong)
+	}),
+	"zero":     probe(func(s *coprocess.SessionState) { s.IdExtractorDeadline = 0 }),
+	"negative": probe(func(s *coprocess.SessionState) { s.IdExtractorDeadline = -1 }),
+	"no-token": probe(func(s *coprocess.SessionState) { delete(s.Metadata, tykplugin.MetadataToken) }),
+	// SessionAuth puts the token in the object's metadata instead.
+	"object-token": probe(func(s *coprocess.SessionState) { delete(s.Metadata, tykplugin.MetadataToken) }),
+	"rate":         probe(func(s *coprocess.SessionState) { s.Rate, s.Per = SessionLimit, 60 }),
+	"quota": probe(func(s *coprocess.SessionState) {
 		s.QuotaMax, s.QuotaRemaining, s.QuotaRenewalRate = SessionLimit, SessionLimit, 3600
-		return s
-	},
-	"unlimited-zero": func(key string) *coprocess.SessionState {
-		s := session(key, SessionCacheLong)
+	}),
+	"unlimited-zero": probe(func(s *coprocess.SessionState) {
 		s.Rate, s.Per, s.QuotaMax, s.QuotaRenewalRate = 0, 0, 0, 0
-		return s
-	},
-	"unlimited-negative": func(key string) *coprocess.SessionState {
-		s := session(key, SessionCacheLong)
+	}),
+	"unlimited-negative": probe(func(s *coprocess.SessionState) {
 		s.Rate, s.Per, s.QuotaMax, s.QuotaRenewalRate = -1, -1, -1, -1
-		return s
-	},
-	"rate-no-per": func(key string) *coprocess.SessionState {
-		s := session(key, SessionCacheLong)
-		s.Rate, s.Per = SessionLimit, 0
-		return s
-	},
-	"rate-nan": func(key string) *coprocess.SessionState {
-		s := session(key, SessionCacheLong)
-		s.Rate, s.Per = math.NaN(), 60
-		return s
-	},
-	"policy": func(key string) *coprocess.SessionState {
-		s := session(key, SessionCacheLong)
-		s.ApplyPolicies = []string{SessionPolicy}
-		return s
-	},
-	"policy-missing": func(key string) *coprocess.SessionState {
-		s := session(key, SessionCacheLong)
-		s.ApplyPolicies = []string{"lab-no-such-policy"}
-		return s
-	},
-	"pattern": func(key string) *coprocess.SessionState {
-		s := session(key, SessionCacheLong)
+	}),
+	"rate-no-per":    probe(func(s *coprocess.SessionState) { s.Rate, s.Per = SessionLimit, 0 }),
+	"rate-nan":       probe(func(s *coprocess.SessionState) { s.Rate, s.Per = math.NaN(), 60 }),
+	"policy":         probe(func(s *coprocess.SessionState) { s.ApplyPolicies = []string{SessionPolicy} }),
+	"policy-missing": probe(func(s *coprocess.SessionState) { s.ApplyPolicies = []string{"lab-no-such-policy"} }),
+	"pattern": probe(func(s *coprocess.SessionState) {
 		s.Rate, s.Per = SessionLimit, 60
 		s.Metadata[tykplugin.MetadataRateLimitPattern] = SessionTenantPattern
-		return s
-	},
+	}),
 }
 
-// session is a session keyed by key, reusable for cache (0: no deadline),
-// with no limits.
-func session(key string, cache time.Duration) *coprocess.SessionState {
-	s := &coprocess.SessionState{Metadata: map[string]string{tykplugin.MetadataToken: key, "probe": "SessionAuth"}}
-	if cache > 0 {
-		s.IdExtractorDeadline = time.Now().Add(cache).Unix()
+// probe is a session probe: the plain session (keyed by key, reusable for
+// SessionCacheLong, no limits) as change leaves it.
+func probe(change func(*coprocess.SessionState)) func(key string) *coprocess.SessionState {
+	return func(key string) *coprocess.SessionState {
+		s := &coprocess.SessionState{
+			Metadata:            map[string]string{tykplugin.MetadataToken: key, "probe": "SessionAuth"},
+			IdExtractorDeadline: time.Now().Add(SessionCacheLong).Unix(),
+		}
+		change(s)
+		return s
 	}
-	return s
 }
 
 // SessionHooks are SessionAuth and SessionSeen.
