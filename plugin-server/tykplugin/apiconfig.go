@@ -1,9 +1,6 @@
 package tykplugin
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"sync"
 
@@ -80,13 +77,7 @@ func (c *APIConfig[T]) Lookup(obj *coprocess.Object) (cfg T, ok bool, err error)
 // decodeConfig decodes one configuration text strictly.
 func decodeConfig[T any](apiID, text string) (T, error) {
 	var v T
-	dec := json.NewDecoder(bytes.NewReader([]byte(text)))
-	dec.DisallowUnknownFields()
-	err := dec.Decode(&v)
-	if err == nil && dec.More() {
-		err = errors.New("more than one JSON value")
-	}
-	if err != nil {
+	if err := decodeStrict([]byte(text), &v); err != nil {
 		var zero T
 		return zero, &ConfigError{APIID: apiID, Type: fmt.Sprintf("%T", v), Err: err}
 	}

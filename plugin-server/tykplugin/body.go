@@ -70,16 +70,22 @@ func decodeJSON(which string, headers map[string]string, body []byte, v any) err
 	if len(bytes.TrimSpace(body)) == 0 {
 		return fmt.Errorf("the %s body is empty: %w", which, ErrNoJSONBody)
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := decodeStrict(body, v); err != nil {
+		return fmt.Errorf("the %s body does not decode into %T: %w", which, v, err)
+	}
+	return nil
+}
+
+// decodeStrict decodes exactly one JSON value into v, refusing fields v
+// does not have: a per-API configuration and a JSON body alike.
+func decodeStrict(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	err := dec.Decode(v)
 	if err == nil && dec.More() {
 		err = errors.New("more than one JSON value")
 	}
-	if err != nil {
-		return fmt.Errorf("the %s body does not decode into %T: %w", which, v, err)
-	}
-	return nil
+	return err
 }
 
 // header is headers[name], whatever the case of the name.
