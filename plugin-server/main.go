@@ -219,9 +219,9 @@ func serve(ctx context.Context, cfg config.Config, hooks map[string]tykplugin.Ho
 
 // labHooks are the hook sets the lab serves beside the plugin's when
 // PLUGIN_LAB_HOOKS is on: the probes of the e2e suite's gateway facts
-// (apis/classic-facts.json, apis/classic-session*.json), and the examples (examples.go adds them; `make
+// (apis/classic-facts.json, apis/classic-session*.json, apis/*-bodies*.json), and the examples (examples.go adds them; `make
 // remove-examples` deletes it with them).
-var labHooks = []func() map[string]tykplugin.Hook{returned.Hooks, returned.SessionHooks}
+var labHooks = []func() map[string]tykplugin.Hook{returned.Hooks, returned.SessionHooks, returned.BodyHooks}
 
 // hooksFor is what the plugin server serves: the plugin's hooks, and the
 // lab's when cfg turns them on. It fails when a lab hook has a name of the

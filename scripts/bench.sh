@@ -7,6 +7,9 @@
 #   Part 2 (only when the lab is up, `make up`): the gateway's Classic API
 #           with its two gRPC hooks against the same API without plugins
 #           (plugin-server/internal/devtools/bench/gateway), and the plugin server's CPU per dispatch.
+#   Part 3 (only when the lab is up): raw_body_only, with JSON POSTs of 64 KiB and 1 MiB
+#           to /bodies/ (body and raw_body) and /bodies-raw/ (raw_body only), three gRPC
+#           hooks each: throughput and bytes per Dispatch (the same program with -bodies).
 #
 # BENCH_QUICK=1 makes every part short (about a minute in all).
 # BENCH_GATEWAY_BARE=1 also runs part 2 with plugin-server/internal/devtools/bench/bareecho in place of the
@@ -20,10 +23,12 @@ source "$(dirname "$0")/lib.sh"
 quick=${BENCH_QUICK:-0}
 dispatch_flags=()
 gateway_flags=()
+bodies_flags=()
 benchtime=1s
 if [[ $quick == 1 ]]; then
   dispatch_flags+=(-quick)
   gateway_flags+=(-quick)
+  bodies_flags+=(-quick)
   benchtime=100ms
 fi
 if [[ ${BENCH_GATEWAY_BARE:-0} == 1 ]]; then
@@ -51,6 +56,10 @@ grep -E '^(Benchmark|--- SKIP)' "$gotest" || cat "$gotest"
 echo
 echo "=== Part 2: the gateway with and without the two gRPC hooks"
 go run ./plugin-server/internal/devtools/bench/gateway "${gateway_flags[@]}"
+
+echo
+echo "=== Part 3: raw_body_only, bodies of 64 KiB and 1 MiB through three gRPC hooks"
+go run ./plugin-server/internal/devtools/bench/gateway -bodies "${bodies_flags[@]}"
 
 echo
 grep -E '^BENCH (dispatch|traced)_vs_bare ' "$out"

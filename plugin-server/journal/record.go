@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -48,6 +49,15 @@ const (
 	SessionPresent = "present" // a key's session
 )
 
+// Bodies says how a dispatch's bodies travelled: the gateway fills
+// raw_body, and body with the same text when it is UTF-8 and the hook's
+// middleware definition does not set raw_body_only.
+const (
+	BodiesTwice   = "body+raw_body" // UTF-8, in body and raw_body
+	BodiesRawOnly = "raw_body_only" // UTF-8, in raw_body only: raw_body_only is set
+	BodiesBinary  = "raw_body"      // not UTF-8: in raw_body only, whatever raw_body_only says
+)
+
 // Stream field names.
 const (
 	fieldRecord   = "record"
@@ -76,6 +86,12 @@ type Record struct {
 	Status int `json:"status,omitempty"`
 	// Session is SessionNone, SessionEmpty or SessionPresent.
 	Session string `json:"session,omitempty"`
+	// Bodies is how the gateway sent the bodies (BodiesTwice,
+	// BodiesRawOnly, BodiesBinary); empty when there was no body.
+	Bodies string `json:"bodies,omitempty"`
+	// Bytes is the size of the Object the gateway sent, as protobuf: what
+	// counts against the gRPC message limit.
+	Bytes int `json:"bytes,omitempty"`
 	// Key is the session's key_id, as a fingerprint.
 	Key string `json:"key,omitempty"`
 	// CorrelationID is the value of the correlation header (X-Request-Id).
@@ -153,6 +169,10 @@ func (r *Record) LogValue() slog.Value {
 		a = append(a, slog.Int("status", r.Status))
 	}
 	str("session", r.Session)
+	str("bodies", r.Bodies)
+	if r.Bytes != 0 {
+		a = append(a, slog.Int("bytes", r.Bytes))
+	}
 	str("key", r.Key)
 	str("correlation_id", r.CorrelationID)
 	str("trace_id", r.TraceID)
@@ -263,6 +283,31 @@ func SessionOf(s *coprocess.SessionState) string {
 	default:
 		return SessionPresent
 	}
+}
+
+// BodiesOf says how the gateway sent obj's bodies (the request's and, to
+// a Response hook, the response's): BodiesTwice, BodiesRawOnly,
+// BodiesBinary, or "" when they are empty.
+func BodiesOf(obj *coprocess.Object) string {
+	mode := ""
+	for _, b := range []struct {
+		text string
+		raw  []byte
+	}{
+		{obj.GetRequest().GetBody(), obj.GetRequest().GetRawBody()},
+		{obj.GetResponse().GetBody(), obj.GetResponse().GetRawBody()},
+	} {
+		switch {
+		case b.text != "":
+			return BodiesTwice
+		case len(b.raw) == 0:
+		case utf8.Valid(b.raw):
+			return BodiesRawOnly
+		default:
+			mode = BodiesBinary
+		}
+	}
+	return mode
 }
 
 // JSONWithObjects is the record's JSON with the received (and returned)

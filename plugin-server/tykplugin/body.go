@@ -14,7 +14,11 @@ import (
 // JSON bodies in one call. The gateway sends a body as raw_body (and, for
 // UTF-8 text, again as body unless the hook's raw_body_only is set), never
 // decompressed; it sends on raw_body alone and sets Content-Length from
-// it. The helpers read raw_body, and write raw_body with body in step.
+// it. The helpers read raw_body, so they work with raw_body_only on or
+// off, and write raw_body with body in step as the gateway filled it
+// (SetBody). The body they write is never compressed: they drop a
+// Content-Encoding the message had, so that the receiver does not try to
+// decompress plain JSON.
 
 // ErrNoJSONBody is what the JSON body helpers' errors wrap when the body
 // cannot be JSON: empty, compressed (a Content-Encoding), or of another
@@ -29,13 +33,17 @@ func RequestJSON(obj *coprocess.Object, v any) error {
 	return decodeJSON("request", r.GetHeaders(), r.GetRawBody(), v)
 }
 
-// SetRequestJSON encodes v as the request body sent upstream (SetBody).
+// SetRequestJSON encodes v as the request body sent upstream (SetBody),
+// deleting the request's Content-Encoding if it had one.
 func SetRequestJSON(obj *coprocess.Object, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("tykplugin.SetRequestJSON: %w", err)
 	}
 	SetBody(obj, b)
+	if header(obj.GetRequest().GetHeaders(), "Content-Encoding") != "" {
+		DeleteHeader(obj, "Content-Encoding")
+	}
 	return nil
 }
 
@@ -47,13 +55,15 @@ func ResponseJSON(obj *coprocess.Object, v any) error {
 }
 
 // SetResponseJSON encodes v as the client's response body
-// (SetResponseBody).
+// (SetResponseBody), deleting the response's Content-Encoding if it had
+// one.
 func SetResponseJSON(obj *coprocess.Object, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("tykplugin.SetResponseJSON: %w", err)
 	}
 	SetResponseBody(obj, b)
+	DeleteResponseHeader(obj, "Content-Encoding")
 	return nil
 }
 

@@ -1,6 +1,10 @@
 package tykplugin
 
 import (
+	"slices"
+	"strings"
+	"unicode/utf8"
+
 	"github.com/tyk-lab/grpc-plugin-lab/coprocess"
 )
 
@@ -57,12 +61,25 @@ func DeleteParam(obj *coprocess.Object, name string) {
 }
 
 // SetBody replaces the request body sent upstream. The gateway sends
-// raw_body (and sets Content-Length from it); body is kept in step so that
-// later hooks and the journal see the same text.
+// raw_body (and sets Content-Length from it) and ignores body; body is
+// kept in step as the gateway fills it (textCopy), so that the journal
+// shows the same text and the answer is no larger than it must be.
 func SetBody(obj *coprocess.Object, body []byte) {
 	r := request(obj)
+	r.Body = textCopy(r.Body, r.RawBody, body)
 	r.RawBody = body
-	r.Body = string(body)
+}
+
+// textCopy is what body holds beside a new raw_body: its text, as the
+// gateway fills it, when raw is UTF-8 and the object came with its body
+// in both fields; nothing when it came with raw_body only (the hook's
+// raw_body_only: a UTF-8 raw_body and no body), so that the answer does
+// not carry the body twice either.
+func textCopy(oldText string, oldRaw, raw []byte) string {
+	if oldText == "" && len(oldRaw) > 0 && utf8.Valid(oldRaw) || !utf8.Valid(raw) {
+		return ""
+	}
+	return string(raw)
 }
 
 // Respond makes the gateway answer the client with status, headers and
@@ -109,12 +126,28 @@ func SetResponseHeader(obj *coprocess.Object, name, value string) {
 	r.MultivalueHeaders = append(r.MultivalueHeaders, &coprocess.Header{Key: name, Values: []string{value}})
 }
 
+// DeleteResponseHeader removes every value of a header (any case) from
+// the client's response, from response.headers and
+// response.multivalue_headers alike.
+func DeleteResponseHeader(obj *coprocess.Object, name string) {
+	r := response(obj)
+	for k := range r.Headers {
+		if strings.EqualFold(k, name) {
+			delete(r.Headers, k)
+		}
+	}
+	r.MultivalueHeaders = slices.DeleteFunc(r.MultivalueHeaders, func(h *coprocess.Header) bool {
+		return strings.EqualFold(h.GetKey(), name)
+	})
+}
+
 // SetResponseBody replaces the body of the client's response. The gateway
-// sends raw_body (and sets Content-Length from it); body is kept in step.
+// sends raw_body (and sets Content-Length from it); body is kept in step
+// as for SetBody.
 func SetResponseBody(obj *coprocess.Object, body []byte) {
 	r := response(obj)
+	r.Body = textCopy(r.Body, r.RawBody, body)
 	r.RawBody = body
-	r.Body = string(body)
 }
 
 func request(obj *coprocess.Object) *coprocess.MiniRequestObject {

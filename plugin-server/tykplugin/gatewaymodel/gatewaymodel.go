@@ -8,6 +8,7 @@
 package gatewaymodel
 
 import (
+	"bytes"
 	"fmt"
 	"maps"
 	"net/http"
@@ -75,6 +76,22 @@ type Result struct {
 	Dropped bool
 }
 
+// ignoredBody warns of a body changed in body alone: the gateway reads
+// raw_body (with raw_body_only or not) and ignores body.
+func ignoredBody(received, returned *coprocess.Object) string {
+	rq, rs := received.GetRequest(), returned.GetRequest()
+	if rs.GetBody() != rq.GetBody() && bytes.Equal(rs.GetRawBody(), rq.GetRawBody()) {
+		return "the gateway ignores request.body, changed while raw_body was not: the upstream gets raw_body (tykplugin.SetBody sets both)"
+	}
+	if received.GetHookType() == coprocess.HookType_Response {
+		pq, ps := received.GetResponse(), returned.GetResponse()
+		if ps.GetBody() != pq.GetBody() && bytes.Equal(ps.GetRawBody(), pq.GetRawBody()) {
+			return "the gateway ignores response.body, changed while raw_body was not: the client gets raw_body (tykplugin.SetResponseBody sets both)"
+		}
+	}
+	return ""
+}
+
 // MillisecondDeadline: an id_extractor_deadline above it (the year 5138
 // in Unix seconds, 1973 in milliseconds) is taken for milliseconds.
 const MillisecondDeadline = 100_000_000_000
@@ -113,6 +130,9 @@ func ApplyFor(gateway string, received, returned *coprocess.Object, err error) *
 		!received.GetSession().EqualVT(returned.GetSession()) {
 		res.Warnings = append(res.Warnings, fmt.Sprintf(
 			"the gateway drops the session a %s hook changed: only CustomKeyCheck's session is stored", hook))
+	}
+	if w := ignoredBody(received, returned); w != "" {
+		res.Warnings = append(res.Warnings, w)
 	}
 	if hook == coprocess.HookType_Response {
 		res.Client = response(received, returned)

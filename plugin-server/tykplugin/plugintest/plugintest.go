@@ -248,3 +248,18 @@ func WithConfig(t testing.TB, obj *coprocess.Object, config any) *coprocess.Obje
 	obj.Spec[tykplugin.SpecConfigData] = string(sent)
 	return obj
 }
+
+// RawBodyOnly returns obj as the gateway sends it to a hook whose
+// middleware definition sets raw_body_only (Classic `raw_body_only`, OAS
+// `rawBodyOnly`): the request's and the response's bodies in raw_body
+// only, body empty. obj is left alone.
+func RawBodyOnly(obj *coprocess.Object) *coprocess.Object {
+	o := obj.CloneVT()
+	if o.Request != nil {
+		o.Request.Body = ""
+	}
+	if o.Response != nil {
+		o.Response.Body = ""
+	}
+	return o
+}

@@ -166,6 +166,8 @@ func (in *Instrument) record(received, returned *coprocess.Object, err error, st
 		OrgID:         received.GetSpec()["OrgID"],
 		Method:        req.GetMethod(),
 		Session:       journal.SessionOf(received.GetSession()),
+		Bodies:        journal.BodiesOf(received),
+		Bytes:         received.SizeVT(),
 		CorrelationID: in.correlationID(received),
 		Replica:       in.replica,
 		DurationUS:    elapsed.Microseconds(),

@@ -12,6 +12,10 @@
 // the lab's server against their cost with a bare echo, in an order that
 // cancels a steady drift of the machine's speed.
 //
+// With -bodies it runs only part 3 instead (bodies.go): raw_body_only's
+// effect on throughput and on the bytes per Dispatch, with JSON bodies of
+// 64 KiB and 1 MiB; its last line is BENCH bodies ….
+//
 // When the lab does not answer, it says so and exits 0: part 2 is optional.
 //
 // The last line is machine-readable:
@@ -59,6 +63,8 @@ type options struct {
 	// production: the lab's plugin server runs with the production
 	// settings (journal off, log level warn, redaction on) for the run.
 	production bool
+	// bodies: run part 3 (bodies.go) instead.
+	bodies bool
 }
 
 // productionTarget: with the production settings, the hooks cost no more
@@ -107,10 +113,14 @@ func parseFlags() options {
 	flag.IntVar(&o.rounds, "rounds", 10, "rounds per API, alternating")
 	flag.BoolVar(&o.swapBare, "swap-bare", false, "also measure with bench/bareecho in place of the lab's plugin server (stops it meanwhile)")
 	flag.BoolVar(&o.production, "production", false, "run the plugin server with the production settings (journal off, log level warn, redaction on) in place of the lab's, against the bare echo (implies -swap-bare)")
-	quick := flag.Bool("quick", false, "3 rounds instead of 10")
+	flag.BoolVar(&o.bodies, "bodies", false, fmt.Sprintf("run only part 3: raw_body_only against body+raw_body with JSON POSTs (%d rounds, concurrency %d unless given)", bodiesRounds, bodiesConcurrency))
+	quick := flag.Bool("quick", false, fmt.Sprintf("3 rounds instead of 10 (-bodies: %d instead of %d)", bodiesQuickRounds, bodiesRounds))
 	flag.Parse()
 	if *quick {
 		o.rounds = 3
+	}
+	if o.bodies {
+		bodiesDefaults(&o, *quick)
 	}
 	if o.production {
 		o.swapBare = true
@@ -127,6 +137,9 @@ func run(ctx context.Context) error {
 			DisableCompression:  true,
 		},
 		Timeout: 30 * time.Second,
+	}
+	if opts.bodies {
+		return runBodies(ctx, opts, client)
 	}
 	fmt.Printf("Part 2: gateway %s, /classic/ (gRPC Pre + Response hooks) vs /no-plugins/, concurrency %d\n", opts.url, opts.concurrency)
 	if err := labUp(ctx, client, opts.url); err != nil {
