@@ -57,17 +57,7 @@ func TestMessageSizeBoundary(t *testing.T) {
 	since := time.Now()
 	id = newID(t)
 	mark = l.mark(t)
-	tooLarge := strings.Repeat("a", fits+1<<20)
-	if l.has(t, facts.ResponseHookFailure) {
-		r = l.send(t, http.MethodPost, "/classic/anything/e2e/size", id, tooLarge, map[string]string{"Content-Type": "text/plain"})
-		if r.Status != http.StatusInternalServerError || !strings.Contains(string(r.Body), "Middleware error") {
-			t.Errorf("X-Request-Id %s: a %d MiB body: HTTP %d %.200s; want 500 Middleware error", id, len(tooLarge)>>20, r.Status, r.Body)
-		}
-	} else if err := l.sendErr(http.MethodPost, "/classic/anything/e2e/size", id, tooLarge); err == nil {
-		t.Errorf("X-Request-Id %s: a %d MiB body got an answer; gateway %s was seen to drop the connection", id, len(tooLarge)>>20, l.Version)
-	} else {
-		t.Logf("X-Request-Id %s: no answer, as expected of gateway %s: %v", id, l.Version, err)
-	}
+	l.expectResponseHookTooLarge(t, "/classic/anything/e2e/size", id, strings.Repeat("a", fits+1<<20))
 	// The Pre hook (twice the body) still fits; the Response hook never
 	// reaches the plugin server.
 	expectDispatches(t, id, l.recordsFor(t, mark, id), pre("classic-keyless", http.MethodPost, "/classic/anything/e2e/size"))
@@ -91,6 +81,62 @@ func TestMessageSizeBoundary(t *testing.T) {
 	}
 	expectDispatches(t, id, l.recordsFor(t, mark, id))
 	l.expectGatewayLog(t, since, `"Dispatch error"`, "larger than max")
+}
+
+// expectResponseHookTooLarge sends body, too large for the Response
+// hook's Object: 500 Middleware error, or no answer from a gateway that
+// panics on a failed Response hook (5.8.11).
+func (l *Lab) expectResponseHookTooLarge(t *testing.T, path, id, body string) {
+	t.Helper()
+	if l.has(t, facts.ResponseHookFailure) {
+		r := l.send(t, http.MethodPost, path, id, body, map[string]string{"Content-Type": "text/plain"})
+		if r.Status != http.StatusInternalServerError || !strings.Contains(string(r.Body), "Middleware error") {
+			t.Errorf("X-Request-Id %s: %s, a %d MiB body: HTTP %d %.200s; want 500 Middleware error", id, path, len(body)>>20, r.Status, r.Body)
+		}
+	} else if err := l.sendErr(http.MethodPost, path, id, body); err == nil {
+		t.Errorf("X-Request-Id %s: %s, a %d MiB body got an answer; gateway %s was seen to drop the connection", id, path, len(body)>>20, l.Version)
+	} else {
+		t.Logf("X-Request-Id %s: no answer, as expected of gateway %s: %v", id, l.Version, err)
+	}
+}
+
+// largestRawBody is largestBody with raw_body_only on every hook: each
+// body travels once, so the Response hook's Object carries twice the body
+// (request and echo), not four times.
+func largestRawBody(limit int) int { return limit/2 - 1<<20 }
+
+// With raw_body_only (/bodies-raw/: Pre, Post and Response hooks) a body
+// twice as large passes: the largest documented passes whole there and
+// fails on the same API without it (/bodies/); 1 MiB more fails there too.
+func TestMessageSizeBoundaryRawBodyOnly(t *testing.T) {
+	l := getLab(t)
+	root, _ := filepath.Abs("..")
+	env, err := labEnv(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	limit, err := strconv.Atoi(env.get("GRPC_MAX_MESSAGE_BYTES", "33554432"))
+	if err != nil {
+		t.Fatalf("GRPC_MAX_MESSAGE_BYTES: %v", err)
+	}
+	fits := largestRawBody(limit)
+	t.Logf("gRPC limit %d MiB: with raw_body_only the largest documented body is %d MiB (without, %d MiB)", limit>>20, fits>>20, largestBody(limit)>>20)
+	body := strings.Repeat("a", fits)
+	id := newID(t)
+	mark := l.mark(t)
+	r := l.send(t, http.MethodPost, "/bodies-raw/anything/e2e/size", id, body, map[string]string{"Content-Type": "text/plain"})
+	var e upstreamEcho
+	if r.Status != http.StatusOK || json.Unmarshal(r.Body, &e) != nil || len(e.Data) != len(body) {
+		t.Fatalf("X-Request-Id %s: /bodies-raw/, a %d MiB body: HTTP %d, %d bytes back (the upstream echoed %d bytes of body); want 200 and the body whole",
+			id, fits>>20, r.Status, len(r.Body), len(e.Data))
+	}
+	for _, rec := range l.recordsFor(t, mark, id) {
+		if rec.Bodies != journal.BodiesRawOnly || rec.Bytes > limit {
+			t.Errorf("X-Request-Id %s: %s journaled bodies %q, %d bytes; want %q, under %d", id, rec.HookType, rec.Bodies, rec.Bytes, journal.BodiesRawOnly, limit)
+		}
+	}
+	l.expectResponseHookTooLarge(t, "/bodies/anything/e2e/size", newID(t), body)
+	l.expectResponseHookTooLarge(t, "/bodies-raw/anything/e2e/size", newID(t), strings.Repeat("a", fits+1<<20))
 }
 
 // expectGatewayLog waits for a line of the gateway's log, written since

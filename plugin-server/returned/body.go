@@ -1,7 +1,10 @@
 package returned
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
+	"encoding/json"
 	"fmt"
 	"hash/crc32"
 	"unicode/utf8"
@@ -28,6 +31,9 @@ import (
 //     JSON is the hook's error;
 //   - "Response": the Response hook adds "rewritten_by" to the JSON
 //     response body (ResponseJSON, SetResponseJSON);
+//   - "Response-Gunzip": the same, of a gzip-encoded JSON answer, which
+//     the hook decompresses itself (SetResponseJSON then drops the
+//     Content-Encoding);
 //   - "Response-Plain": the Response hook sets response.raw_body to
 //     BodyPlain and leaves the headers alone.
 const BodyRewriteHeader = "X-Lab-Body-Rewrite"
@@ -92,9 +98,15 @@ func bodySeen(_ context.Context, o *coprocess.Object) (*coprocess.Object, error)
 		}
 	}
 	switch rewrite {
-	case "Response":
+	case "Response", "Response-Gunzip":
 		var v map[string]any
-		if err := tykplugin.ResponseJSON(o, &v); err != nil {
+		var err error
+		if rewrite == "Response" {
+			err = tykplugin.ResponseJSON(o, &v)
+		} else {
+			err = gunzipJSON(rs.GetRawBody(), &v)
+		}
+		if err != nil {
 			return nil, err
 		}
 		v["rewritten_by"] = hook
@@ -103,4 +115,16 @@ func bodySeen(_ context.Context, o *coprocess.Object) (*coprocess.Object, error)
 		tykplugin.SetResponseBody(o, []byte(BodyPlain))
 	}
 	return o, nil
+}
+
+// gunzipJSON decodes a gzip-compressed JSON body into v.
+func gunzipJSON(b []byte, v any) error {
+	zr, err := gzip.NewReader(bytes.NewReader(b))
+	if err != nil {
+		return fmt.Errorf("the response body is not gzip: %w", err)
+	}
+	if err := json.NewDecoder(zr).Decode(v); err != nil {
+		return fmt.Errorf("the gzip response body is not JSON: %w", err)
+	}
+	return nil
 }
