@@ -44,6 +44,9 @@ func TestInspectorInBrowser(t *testing.T) {
 	if got := page(`[...document.querySelectorAll('` + inspectortest.HookCard("ExamplePreRequest") + ` .returned .added')].map(e => e.textContent).join("\n")`); !strings.Contains(got, `"X-Example-Pre": "added"`) {
 		t.Errorf("Pre's returned object: highlighted %q, want the X-Example-Pre header ExamplePreRequest set", got)
 	}
+	if got := page(`document.querySelector('` + inspectortest.HookCard("ExamplePreRequest") + ` .bodies').textContent`); !strings.Contains(got, "came twice, in body and raw_body") || !strings.Contains(got, "the gateway sent") {
+		t.Errorf("Pre's card: %q, want how its body came (twice: the example's raw_body_only is false) and the size the gateway sent", got)
+	}
 	if got := page(`document.querySelector('` + inspectortest.HookCard("ExampleAuthCheck") + ` .prediction .session-reuse').textContent`); !strings.Contains(got, "reuses it without calling this hook until") {
 		t.Errorf("CustomKeyCheck's prediction: %q, want until when the gateway reuses the session", got)
 	}

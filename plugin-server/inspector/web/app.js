@@ -319,6 +319,7 @@ function hookCard(n, r, x, gateway) {
   const title = `${n}. ${x.hook_type} ${x.hook_name}` + (x.error ? ` — error: ${x.error}` : (x.changes || []).length ? " — changed" : " — unchanged");
   const body = el("div", { class: "body" });
   if (x.changes && x.changes.length) body.append(el("ul", { class: "changes" }, x.changes.map((c) => el("li", {}, c))));
+  if (x.bodies || x.bytes) body.append(el("div", { class: "bodies" }, bodiesText(x)));
   const received = r.received || null;
   const returned = r.returned || null;
   body.append(el("div", { class: "cols" },
@@ -329,6 +330,26 @@ function hookCard(n, r, x, gateway) {
   if (r.prediction) body.append(predictionBox(r.prediction, x, gateway));
   return el("details", { class: "hookcard" + (x.error ? " error" : ""), id: "card-" + n, open: true, dataset: { hook: x.hook_name } },
     el("summary", {}, title), body);
+}
+
+// How the gateway sent the bodies (the journal's bodies and bytes).
+const bodyModes = {
+  "body+raw_body": "the bodies came twice, in body and raw_body (raw_body_only on the hook would send them once)",
+  "raw_body_only": "the bodies came once, in raw_body only: raw_body_only is set on the hook",
+  "raw_body": "the bodies came in raw_body only: not UTF-8, the gateway never copies them into body",
+};
+
+function bodiesText(x) {
+  const parts = [];
+  if (x.bodies) parts.push(bodyModes[x.bodies] || `bodies: ${x.bodies}`);
+  if (x.bytes) parts.push(`the gateway sent ${fmtBytes(x.bytes)}`);
+  return parts.join("; ");
+}
+
+function fmtBytes(n) {
+  if (n < 1024) return `${n} bytes`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${(n / 1024 / 1024).toFixed(1)} MiB`;
 }
 
 function predictionBox(p, x, gateway) {
