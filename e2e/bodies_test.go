@@ -38,7 +38,7 @@ var bodyFacts = []struct{ Name, What, Seen string }{
 	{"gzip-answer", "a gzip answer (go-httpbin's `/gzip`), the client sending `Accept-Encoding: gzip`: the Response hook gets the compressed bytes and `Content-Encoding: gzip`; the client gets them unchanged", bodySeenAll},
 	{"gzip-answer-plain", "the same answer to a client that sends no `Accept-Encoding`: the gateway asked for gzip itself and decompressed it: the Response hook and the client get plain JSON, no `Content-Encoding`", bodySeenAll},
 	{"gzip-rewrite", "the Response hook rewriting a gzip answer: decompressed and re-encoded with `tykplugin.SetResponseJSON`, the client gets plain JSON, no `Content-Encoding`, a Content-Length to match; `response.raw_body` set alone keeps the upstream's `Content-Encoding: gzip` on a body that is not gzip", bodySeenAll},
-	{"chunked", "a chunked request body (no Content-Length): the Pre, Post and Response hooks get it whole, with no `Content-Length` header; the upstream gets it whole, with a Content-Length", bodySeenAll},
+	{"chunked", "a chunked request body (no Content-Length): the Pre, Post and Response hooks get it whole, with no `Content-Length` header; the upstream gets it whole, still chunked", bodySeenAll},
 	{"sse", "a server-sent-events answer (`text/event-stream`, 3 events over 1.5 s) through the Response hook: buffered: the client gets nothing until the stream ends, then every event at once, with a Content-Length; through an API with no Response hook the first event comes at once", bodySeenAll},
 	{"empty", "no body (GET) and an empty POST: `body` and `raw_body` empty in every hook; the upstream gets no body", bodySeenAll},
 	{"json-rewrite", "the Pre hook rewriting a JSON body with `tykplugin.SetRequestJSON`: the upstream gets the new body with a Content-Length to match; the Response hook rewriting the JSON answer with `SetResponseJSON`: the client gets it with a Content-Length to match", bodySeenAll},
@@ -96,12 +96,12 @@ type bodyEcho struct {
 }
 
 // data is the body the upstream got: go-httpbin echoes a body of a
-// Content-Type it does not parse as a base64 data URL.
+// Content-Type it does not parse as a data URL (URL-safe base64).
 func (e bodyEcho) data(t *testing.T) []byte {
 	t.Helper()
 	if rest, ok := strings.CutPrefix(e.Data, "data:"); ok {
 		_, b64, _ := strings.Cut(rest, ";base64,")
-		b, err := base64.StdEncoding.DecodeString(b64)
+		b, err := base64.URLEncoding.DecodeString(b64)
 		if err != nil {
 			t.Fatalf("the upstream's data URL: %v", err)
 		}
@@ -242,9 +242,13 @@ func TestBodyFacts(t *testing.T) {
 		if len(e.Form["note"]) != 1 || e.Form["note"][0] != "a field" || len(e.Files["upload"]) != 1 {
 			t.Fatalf("X-Request-Id %s: the upstream parsed form %v, files %d; want the field and the file", r.id, e.Form, len(e.Files["upload"]))
 		}
-		if f := e.Files["upload"][0]; !strings.HasPrefix(f, "data:") || (bodyEcho{upstreamEcho: upstreamEcho{Data: f}}).data(t) == nil ||
-			!bytes.Equal((bodyEcho{upstreamEcho: upstreamEcho{Data: f}}).data(t), binary) {
-			t.Errorf("X-Request-Id %s: the upstream's file is %.80q, want the 256 bytes", r.id, f)
+		// go-httpbin echoes a file as a JSON string: each byte that is not
+		// UTF-8 becomes U+FFFD, as encoding/json writes it.
+		var want string
+		b, _ := json.Marshal(string(binary))
+		_ = json.Unmarshal(b, &want)
+		if f := e.Files["upload"][0]; f != want {
+			t.Errorf("X-Request-Id %s: the upstream's file is %.80q, want the 256 bytes (as go-httpbin echoes them)", r.id, f)
 		}
 	})
 
@@ -325,8 +329,8 @@ func TestBodyFacts(t *testing.T) {
 			r.expectSeen(t, h, map[string]string{"body": n, "raw_body": n, "crc": crc(jsonBody), "content_length": "-"})
 		}
 		e := r.echo(t)
-		if e.Data != string(jsonBody) || strings.Join(e.Headers["Content-Length"], ",") != n {
-			t.Errorf("X-Request-Id %s: the upstream got %q with Content-Length %q; want %q, %s", r.id, e.Data, e.Headers["Content-Length"], jsonBody, n)
+		if e.Data != string(jsonBody) || len(e.Headers["Content-Length"]) != 0 {
+			t.Errorf("X-Request-Id %s: the upstream got %q with Content-Length %q; want %q, chunked (no Content-Length)", r.id, e.Data, e.Headers["Content-Length"], jsonBody)
 		}
 	})
 
