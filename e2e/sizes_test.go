@@ -25,8 +25,9 @@ import (
 // echo's own JSON (docs/gateway.md, "Message sizes").
 func largestBody(limit int) int { return limit/4 - 1<<20 }
 
-func TestMessageSizeBoundary(t *testing.T) {
-	l := getLab(t)
+// grpcLimit is the lab's gRPC message limit, GRPC_MAX_MESSAGE_BYTES in .env.
+func grpcLimit(t *testing.T) int {
+	t.Helper()
 	root, _ := filepath.Abs("..")
 	env, err := labEnv(root)
 	if err != nil {
@@ -36,6 +37,12 @@ func TestMessageSizeBoundary(t *testing.T) {
 	if err != nil {
 		t.Fatalf("GRPC_MAX_MESSAGE_BYTES: %v", err)
 	}
+	return limit
+}
+
+func TestMessageSizeBoundary(t *testing.T) {
+	l := getLab(t)
+	limit := grpcLimit(t)
 	fits := largestBody(limit)
 	t.Logf("gRPC limit %d MiB: the largest documented body is %d MiB", limit>>20, fits>>20)
 
@@ -57,7 +64,7 @@ func TestMessageSizeBoundary(t *testing.T) {
 	since := time.Now()
 	id = newID(t)
 	mark = l.mark(t)
-	l.expectResponseHookTooLarge(t, "/classic/anything/e2e/size", id, strings.Repeat("a", fits+1<<20))
+	l.expectResponseHookTooLarge(t, "/classic/anything/e2e/size", id, "text/plain", strings.Repeat("a", fits+1<<20))
 	// The Pre hook (twice the body) still fits; the Response hook never
 	// reaches the plugin server.
 	expectDispatches(t, id, l.recordsFor(t, mark, id), pre("classic-keyless", http.MethodPost, "/classic/anything/e2e/size"))
@@ -86,10 +93,10 @@ func TestMessageSizeBoundary(t *testing.T) {
 // expectResponseHookTooLarge sends body, too large for the Response
 // hook's Object: 500 Middleware error, or no answer from a gateway that
 // panics on a failed Response hook (5.8.11).
-func (l *Lab) expectResponseHookTooLarge(t *testing.T, path, id, body string) {
+func (l *Lab) expectResponseHookTooLarge(t *testing.T, path, id, contentType, body string) {
 	t.Helper()
 	if l.has(t, facts.ResponseHookFailure) {
-		r := l.send(t, http.MethodPost, path, id, body, map[string]string{"Content-Type": "text/plain"})
+		r := l.send(t, http.MethodPost, path, id, body, map[string]string{"Content-Type": contentType})
 		if r.Status != http.StatusInternalServerError || !strings.Contains(string(r.Body), "Middleware error") {
 			t.Errorf("X-Request-Id %s: %s, a %d MiB body: HTTP %d %.200s; want 500 Middleware error", id, path, len(body)>>20, r.Status, r.Body)
 		}
@@ -110,15 +117,7 @@ func largestRawBody(limit int) int { return limit/2 - 1<<20 }
 // fails on the same API without it (/bodies/); 1 MiB more fails there too.
 func TestMessageSizeBoundaryRawBodyOnly(t *testing.T) {
 	l := getLab(t)
-	root, _ := filepath.Abs("..")
-	env, err := labEnv(root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	limit, err := strconv.Atoi(env.get("GRPC_MAX_MESSAGE_BYTES", "33554432"))
-	if err != nil {
-		t.Fatalf("GRPC_MAX_MESSAGE_BYTES: %v", err)
-	}
+	limit := grpcLimit(t)
 	fits := largestRawBody(limit)
 	t.Logf("gRPC limit %d MiB: with raw_body_only the largest documented body is %d MiB (without, %d MiB)", limit>>20, fits>>20, largestBody(limit)>>20)
 	body := strings.Repeat("a", fits)
@@ -135,8 +134,45 @@ func TestMessageSizeBoundaryRawBodyOnly(t *testing.T) {
 			t.Errorf("X-Request-Id %s: %s journaled bodies %q, %d bytes; want %q, under %d", id, rec.HookType, rec.Bodies, rec.Bytes, journal.BodiesRawOnly, limit)
 		}
 	}
-	l.expectResponseHookTooLarge(t, "/bodies/anything/e2e/size", newID(t), body)
-	l.expectResponseHookTooLarge(t, "/bodies-raw/anything/e2e/size", newID(t), strings.Repeat("a", fits+1<<20))
+	l.expectResponseHookTooLarge(t, "/bodies/anything/e2e/size", newID(t), "text/plain", body)
+	l.expectResponseHookTooLarge(t, "/bodies-raw/anything/e2e/size", newID(t), "text/plain", strings.Repeat("a", fits+1<<20))
+
+	// A JSON body comes back twice in go-httpbin's echo (data and json):
+	// the Response hook's Object is 6 × the body without raw_body_only, 3 ×
+	// with it. The README's trial posts JSON.
+	both, raw := largestJSONBody(limit, false), largestJSONBody(limit, true)
+	t.Logf("a JSON body echoed: %d MiB passes without raw_body_only, %d MiB with it", both>>20, raw>>20)
+	for _, c := range []struct {
+		path string
+		size int
+		ok   bool
+	}{
+		{"/bodies/", both, true},
+		{"/bodies/", raw, false},
+		{"/bodies-raw/", raw, true},
+	} {
+		id := newID(t)
+		doc := `{"data":"` + strings.Repeat("a", c.size-len(`{"data":""}`)) + `"}`
+		if !c.ok {
+			l.expectResponseHookTooLarge(t, c.path+"anything/e2e/size", id, "application/json", doc)
+			continue
+		}
+		r := l.send(t, http.MethodPost, c.path+"anything/e2e/size", id, doc, map[string]string{"Content-Type": "application/json"})
+		if r.Status != http.StatusOK || json.Unmarshal(r.Body, &e) != nil || len(e.Data) != len(doc) {
+			t.Errorf("X-Request-Id %s: %s, a %d MiB JSON body: HTTP %d, the upstream echoed %d bytes; want 200 and the body whole", id, c.path, c.size>>20, r.Status, len(e.Data))
+		}
+	}
+}
+
+// largestJSONBody is the largest JSON body that passes a Pre and a Response
+// hook with go-httpbin's echo, which holds a JSON body twice: limit less 2
+// MiB of headroom, over 6 (each of 3 bodies twice) or, with raw_body_only,
+// over 3.
+func largestJSONBody(limit int, rawBodyOnly bool) int {
+	if rawBodyOnly {
+		return (limit - 2<<20) / 3
+	}
+	return (limit - 2<<20) / 6
 }
 
 // expectGatewayLog waits for a line of the gateway's log, written since
