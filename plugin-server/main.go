@@ -153,6 +153,18 @@ func serve(ctx context.Context, cfg config.Config, hooks map[string]tykplugin.Ho
 			}
 		}()
 	}
+	// Hooks the timeout left running; past the bound the server reports
+	// NOT_SERVING (srv, set below, before the first call).
+	var srv *grpcserver.Server
+	abandoned := &deadline.Abandoned{Max: int64(cfg.MaxAbandonedHooks), OnOver: func(over bool) {
+		if over {
+			log.Error("too many hooks left running past the dispatch timeout (they ignore their context): health NOT_SERVING until they return",
+				"max", cfg.MaxAbandonedHooks, "env", config.EnvMaxAbandonedHooks)
+		} else {
+			log.Warn("abandoned hooks back within their bound: health SERVING", "max", cfg.MaxAbandonedHooks)
+		}
+		srv.SetServing(!over)
+	}}
 	unary := []grpc.UnaryServerInterceptor{}
 	var stream []grpc.StreamServerInterceptor
 	var met *metrics.Metrics
@@ -168,6 +180,7 @@ func serve(ctx context.Context, cfg config.Config, hooks map[string]tykplugin.Ho
 		if tr != nil {
 			mo.SpansFailed = tr.Dropped
 		}
+		mo.Abandoned = func() (int64, uint64) { return abandoned.Running(), abandoned.Total() }
 		met = metrics.New(mo)
 		unary = append(unary, met.UnaryServerInterceptors()...)
 		stream = append(stream, met.StreamServerInterceptor())
@@ -182,7 +195,8 @@ func serve(ctx context.Context, cfg config.Config, hooks map[string]tykplugin.Ho
 	// The deadline goes after the instrumentation, which journals what
 	// became of the call: its error, or that it failed open.
 	unary = append(unary, instr.UnaryServerInterceptor(),
-		deadline.UnaryServerInterceptor(deadline.Options{Timeout: cfg.DispatchTimeout, FailOpen: cfg.FailOpen, OnFailOpen: instr.FailedOpen, Logger: log}))
+		deadline.UnaryServerInterceptor(deadline.Options{Timeout: cfg.DispatchTimeout, FailOpen: cfg.FailOpen, OnFailOpen: instr.FailedOpen,
+			Abandoned: abandoned, OnAbandoned: instr.Abandoned, Logger: log}))
 	if cfg.MaxConnectionAge > 0 {
 		// Clients reconnect now and then, and so ask DNS again: a gateway
 		// with round robin finds replicas added since. In-flight calls get
@@ -192,7 +206,7 @@ func serve(ctx context.Context, cfg config.Config, hooks map[string]tykplugin.Ho
 			MaxConnectionAgeGrace: cfg.ShutdownTimeout,
 		}))
 	}
-	srv := grpcserver.New(tykplugin.New(log, hooks), grpcserver.Options{
+	srv = grpcserver.New(tykplugin.New(log, hooks), grpcserver.Options{
 		Logger:          log,
 		MaxRecvBytes:    cfg.MaxRecvBytes,
 		MaxSendBytes:    cfg.MaxSendBytes,

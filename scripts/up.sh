@@ -15,12 +15,54 @@ if ! $COMPOSE run --rm --no-deps -T plugin-server -check; then
   exit 1
 fi
 
-if ! $COMPOSE up --detach --wait --wait-timeout 300; then
+unhealthy() {
   echo >&2
   echo "The lab did not become healthy. Service states and recent logs:" >&2
   $COMPOSE ps --all >&2
   $COMPOSE logs --tail=40 >&2
   exit 1
+}
+
+# stale_replicas lists the running plugin servers that compose would
+# recreate: built from an older image, or from another configuration (the
+# service's config hash).
+stale_replicas() {
+  local want id image hash
+  want=$($COMPOSE config --hash plugin-server | awk '{print $2}')
+  for id in $($COMPOSE ps -q plugin-server); do
+    read -r image hash < <(docker inspect -f '{{.Image}} {{index .Config.Labels "com.docker.compose.config-hash"}}' "$id")
+    if [[ $hash != "$want" || $image != "$(docker image inspect -f '{{.Id}}' "$(docker inspect -f '{{.Config.Image}}' "$id")")" ]]; then
+      echo "$id"
+    fi
+  done
+}
+
+replicas=$($COMPOSE ps -q plugin-server)
+if [[ -z $replicas ]]; then
+  $COMPOSE up --detach --wait --wait-timeout 300 || unhealthy
+else
+  # Plugin servers are running: compose would recreate all of them at once
+  # when their image or configuration changed, failing every call until
+  # one is back. Instead the rest of the lab comes up as usual, the plugin
+  # servers are left alone, and then replicas are removed or added without
+  # touching the others, and stale ones rolled over one at a time (make
+  # rollout).
+  # shellcheck disable=SC2046 # one service name per word
+  $COMPOSE up --detach --wait --wait-timeout 300 --no-deps $($COMPOSE config --services | grep -vx plugin-server) || unhealthy
+  n=$(wc -w <<<"$replicas")
+  if ((n > PLUGIN_REPLICAS)); then
+    echo "up: $n plugin servers run, PLUGIN_REPLICAS=$PLUGIN_REPLICAS: stopping $((n - PLUGIN_REPLICAS)) (each finishes its calls first)"
+    $COMPOSE up --detach --wait --no-deps --no-recreate --scale "plugin-server=$PLUGIN_REPLICAS" plugin-server || unhealthy
+  fi
+  if [[ -n $(stale_replicas) ]]; then
+    echo "up: the running plugin servers are of an older build or configuration: replacing them one at a time (make rollout), never all at once"
+    bash "$(dirname "$0")/rollout.sh"
+  fi
+  if ((n < PLUGIN_REPLICAS)); then
+    echo "up: $n plugin servers run, PLUGIN_REPLICAS=$PLUGIN_REPLICAS: adding $((PLUGIN_REPLICAS - n)), the running ones untouched"
+    $COMPOSE up --detach --wait --no-deps --no-recreate --scale "plugin-server=$PLUGIN_REPLICAS" plugin-server || unhealthy
+  fi
+  wait_apis
 fi
 
 # The examples' APIs, while apis/ has them (make remove-examples deletes them).

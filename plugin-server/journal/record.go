@@ -115,6 +115,10 @@ type Record struct {
 	// (PLUGIN_FAIL_OPEN): the gateway got the object it sent, unchanged,
 	// and the request went on.
 	FailedOpen string `json:"failed_open,omitempty"`
+	// Abandoned is true when the deadline (PLUGIN_DISPATCH_TIMEOUT) ended
+	// the call while the hook ran on, ignoring its cancelled context: its
+	// goroutine runs until the hook returns (tyk_plugin_hooks_abandoned).
+	Abandoned bool `json:"abandoned,omitempty"`
 
 	// EventType and Event are an event's type and redacted payload.
 	EventType string          `json:"event_type,omitempty"`
@@ -183,6 +187,9 @@ func (r *Record) LogValue() slog.Value {
 	}
 	str("error", r.Error)
 	str("failed_open", r.FailedOpen)
+	if r.Abandoned {
+		a = append(a, slog.Bool("abandoned", true))
+	}
 	str("event_type", r.EventType)
 	if len(r.Event) > 0 {
 		a = append(a, slog.Any("event", r.Event))

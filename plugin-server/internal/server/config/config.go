@@ -64,6 +64,11 @@ const (
 	// EnvFailOpen lists hook names (comma-separated) whose failure lets the
 	// request go on unchanged instead of failing it (flag -fail-open).
 	EnvFailOpen = "PLUGIN_FAIL_OPEN"
+	// EnvMaxAbandonedHooks bounds the hooks a timeout left running (they
+	// ignored their context): past it the replica reports NOT_SERVING, so
+	// that an orchestrator replaces it (flag -max-abandoned-hooks); 0 for
+	// no bound.
+	EnvMaxAbandonedHooks = "PLUGIN_MAX_ABANDONED_HOOKS"
 	// EnvMaxConnectionAge is how long a client connection may live before
 	// the server asks the client to reconnect, so that a gateway finds new
 	// replicas (flag -max-connection-age); 0 for ever.
@@ -86,6 +91,9 @@ const (
 	// (grpcserver.DefaultShutdownTimeout), so that a stopping replica
 	// never cuts a call off: every call ends before the stop's limit.
 	DefaultDispatchTimeout = 5 * time.Second
+	// DefaultMaxAbandonedHooks: a hundred goroutines stuck at once is a
+	// stuck dependency or a deadlock, not a slow call.
+	DefaultMaxAbandonedHooks = 100
 	// DefaultMaxConnectionAge makes the gateway reconnect, and so ask DNS
 	// again for the replicas, every 30 s or so (gRPC adds ±10 % jitter).
 	DefaultMaxConnectionAge = 30 * time.Second
@@ -110,11 +118,12 @@ type Config struct {
 
 	MetricsAddr string
 
-	DispatchTimeout  time.Duration
-	FailOpen         []string
-	MaxConnectionAge time.Duration
-	Replica          string
-	LabHooks         bool
+	DispatchTimeout   time.Duration
+	FailOpen          []string
+	MaxAbandonedHooks int
+	MaxConnectionAge  time.Duration
+	Replica           string
+	LabHooks          bool
 
 	// Check: check the configuration and exit (make up does, before it
 	// starts anything).
@@ -160,6 +169,7 @@ func Load(args []string, getenv func(string) string, usageOut io.Writer) (Config
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", env.str(EnvMetricsAddr, ""), "Prometheus metrics address (/metrics), e.g. :9464; empty disables them ($"+EnvMetricsAddr+")")
 	fs.IntVar(&c.JournalMaxBody, "journal-max-body-bytes", env.integer(EnvJournalMaxBody, 1024), "bytes of each body kept in the journal, -1 for all ($"+EnvJournalMaxBody+")")
 	fs.DurationVar(&c.DispatchTimeout, "dispatch-timeout", env.duration(EnvDispatchTimeout, DefaultDispatchTimeout), "longest a Dispatch may take before it ends with DeadlineExceeded; 0 for no bound ($"+EnvDispatchTimeout+")")
+	fs.IntVar(&c.MaxAbandonedHooks, "max-abandoned-hooks", env.integer(EnvMaxAbandonedHooks, DefaultMaxAbandonedHooks), "hooks left running past the dispatch timeout (ignoring their context) beyond which the server reports NOT_SERVING; 0 for no bound ($"+EnvMaxAbandonedHooks+")")
 	failOpen := fs.String("fail-open", env.str(EnvFailOpen, ""), "hook names, comma-separated, whose failure (error, panic, timeout) lets the request go on unchanged ($"+EnvFailOpen+")")
 	fs.DurationVar(&c.MaxConnectionAge, "max-connection-age", env.duration(EnvMaxConnectionAge, DefaultMaxConnectionAge), "how long a client connection lives before the client is asked to reconnect (and re-resolve DNS); 0 for ever ($"+EnvMaxConnectionAge+")")
 	fs.BoolVar(&c.LabHooks, "lab-hooks", env.boolean(EnvLabHooks, false), "also serve the lab's examples and gateway-fact probes ($"+EnvLabHooks+")")
@@ -189,6 +199,8 @@ func Load(args []string, getenv func(string) string, usageOut io.Writer) (Config
 		return c, errors.New("journal linger must not be negative")
 	case c.DispatchTimeout < 0:
 		return c, errors.New("dispatch timeout must not be negative (0 turns it off)")
+	case c.MaxAbandonedHooks < 0:
+		return c, errors.New("max abandoned hooks must not be negative (0: no bound)")
 	case c.MaxConnectionAge < 0:
 		return c, errors.New("max connection age must not be negative (0: for ever)")
 	}

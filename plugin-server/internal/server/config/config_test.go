@@ -37,6 +37,7 @@ func TestDefaults(t *testing.T) {
 		JournalMaxBody:    1024,
 		JournalLinger:     journal.DefaultLinger,
 		DispatchTimeout:   DefaultDispatchTimeout,
+		MaxAbandonedHooks: DefaultMaxAbandonedHooks,
 		MaxConnectionAge:  DefaultMaxConnectionAge,
 	}
 	if !reflect.DeepEqual(c, want) {
@@ -60,6 +61,7 @@ func TestPrecedence(t *testing.T) {
 		EnvJournalMaxBody:    "-1",
 		EnvJournalLinger:     "0s",
 		EnvDispatchTimeout:   "2s",
+		EnvMaxAbandonedHooks: "7",
 		EnvFailOpen:          "A, B",
 		EnvMaxConnectionAge:  "0",
 		EnvReplica:           "env-replica",
@@ -73,14 +75,14 @@ func TestPrecedence(t *testing.T) {
 			return reflect.DeepEqual(c, Config{ListenAddr: "127.0.0.1:6000", LogLevel: slog.LevelDebug, Redact: false, CorrelationHeader: "X-Corr",
 				MaxRecvBytes: 1000, MaxSendBytes: 2000, ShutdownTimeout: 3 * time.Second, JournalRedisURL: "redis://env:6379/1",
 				JournalStream: "env:stream", JournalMaxLen: 50, JournalBuffer: 60, JournalMaxBody: -1, JournalLinger: 0,
-				DispatchTimeout: 2 * time.Second, FailOpen: []string{"A", "B"}, MaxConnectionAge: 0, Replica: "env-replica"})
+				DispatchTimeout: 2 * time.Second, FailOpen: []string{"A", "B"}, MaxAbandonedHooks: 7, MaxConnectionAge: 0, Replica: "env-replica"})
 		}},
 		{"flags over environment", []string{
 			"-listen", ":7000", "-log-level", "warn", "-redact=true", "-correlation-header", "X-Flag",
 			"-max-recv-bytes", "10", "-max-send-bytes", "20", "-shutdown-timeout", "1m",
 			"-journal-redis-url", "redis://flag:6379/2", "-journal-stream", "flag:stream",
 			"-journal-maxlen", "5", "-journal-buffer", "6", "-journal-max-body-bytes", "7",
-			"-journal-linger", "5ms", "-dispatch-timeout", "0", "-fail-open", "C", "-max-connection-age", "1m", "-replica", "flag-replica",
+			"-journal-linger", "5ms", "-dispatch-timeout", "0", "-fail-open", "C", "-max-abandoned-hooks", "0", "-max-connection-age", "1m", "-replica", "flag-replica",
 		}, func(c Config) bool {
 			return reflect.DeepEqual(c, Config{ListenAddr: ":7000", LogLevel: slog.LevelWarn, Redact: true, CorrelationHeader: "X-Flag",
 				MaxRecvBytes: 10, MaxSendBytes: 20, ShutdownTimeout: time.Minute, JournalRedisURL: "redis://flag:6379/2",

@@ -14,6 +14,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -33,7 +35,53 @@ type Options struct {
 	// reason when a hook fails open, before the interceptor returns: the
 	// plugin server journals it (instrument.Instrument.FailedOpen).
 	OnFailOpen func(ctx context.Context, reason string)
-	Logger     *slog.Logger
+	// Abandoned, when set, counts the hooks the timeout left running (they
+	// ignored their context) and bounds them.
+	Abandoned *Abandoned
+	// OnAbandoned, when set, is called with the call's context when the
+	// timeout leaves its hook running: the plugin server journals it
+	// (instrument.Instrument.Abandoned).
+	OnAbandoned func(ctx context.Context)
+	Logger      *slog.Logger
+}
+
+// Abandoned counts the hooks the timeout ended a call of while they ran
+// on, ignoring their cancelled context: each holds a goroutine, and
+// whatever the hook holds, until it returns. Past Max of them at once the
+// replica is unwell (a stuck dependency, a deadlock): OnOver(true) is
+// called, and OnOver(false) once they are back at Max or fewer.
+type Abandoned struct {
+	Max    int64
+	OnOver func(over bool)
+
+	running atomic.Int64
+	total   atomic.Uint64
+	mu      sync.Mutex
+	over    bool
+}
+
+// Running is how many abandoned hooks run now.
+func (a *Abandoned) Running() int64 { return a.running.Load() }
+
+// Total is how many hooks were abandoned since the start.
+func (a *Abandoned) Total() uint64 { return a.total.Load() }
+
+func (a *Abandoned) add(d int64) {
+	if a == nil {
+		return
+	}
+	if d > 0 {
+		a.total.Add(uint64(d))
+	}
+	n := a.running.Add(d)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if over := a.Max > 0 && n > a.Max; over != a.over {
+		a.over = over
+		if a.OnOver != nil {
+			a.OnOver(over)
+		}
+	}
 }
 
 // UnaryServerInterceptor bounds the Dispatcher's calls and fails the
@@ -51,7 +99,7 @@ func UnaryServerInterceptor(o Options) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		switch info.FullMethod {
 		case coprocess.Dispatcher_DispatchEvent_FullMethodName:
-			return call(ctx, o.Timeout, handler, req, func() string { return "event handler" })
+			return o.call(ctx, handler, req, func() string { return "event handler" })
 		case coprocess.Dispatcher_Dispatch_FullMethodName:
 		default:
 			return handler(ctx, req)
@@ -59,12 +107,12 @@ func UnaryServerInterceptor(o Options) grpc.UnaryServerInterceptor {
 		obj, _ := req.(*coprocess.Object)
 		what := func() string { return fmt.Sprintf("hook %s (%s)", obj.GetHookName(), obj.GetHookType()) }
 		if !failOpen[obj.GetHookName()] {
-			return call(ctx, o.Timeout, handler, req, what)
+			return o.call(ctx, handler, req, what)
 		}
 		// The hook may change obj before it fails, and keep changing it
 		// after a timeout: the gateway gets a copy of what it sent.
 		sent := obj.CloneVT()
-		resp, err := call(ctx, o.Timeout, handler, req, what)
+		resp, err := o.call(ctx, handler, req, what)
 		if err == nil || ctx.Err() != nil { // the gateway gave up: nothing to answer
 			return resp, err
 		}
@@ -81,36 +129,67 @@ func UnaryServerInterceptor(o Options) grpc.UnaryServerInterceptor {
 
 // call runs the handler under the timeout. Past it, the call ends even if
 // the handler has not returned; the handler's context is cancelled, and a
-// hook that ignores it runs on, alone, until it returns.
-func call(ctx context.Context, timeout time.Duration, handler grpc.UnaryHandler, req any, what func() string) (any, error) {
-	if timeout <= 0 {
+// hook that ignores it runs on, alone, until it returns: abandoned,
+// counted in o.Abandoned until then.
+func (o Options) call(ctx context.Context, handler grpc.UnaryHandler, req any, what func() string) (any, error) {
+	if o.Timeout <= 0 {
 		return handler(ctx, req)
 	}
-	hctx, cancel := context.WithTimeout(ctx, timeout)
+	hctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 	type result struct {
 		resp any
 		err  error
 	}
 	done := make(chan result, 1)
+	// state: running, then returned (by the handler) or abandoned (by the
+	// timeout), whichever comes first.
+	const running, returned, abandoned = 0, 1, 2
+	var state atomic.Int32
 	go func() {
 		resp, err := handler(hctx, req)
 		done <- result{resp, err}
-	}()
-	select {
-	case r := <-done:
-		if r.err != nil && errors.Is(hctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
-			// The hook gave up on its cancelled context: still the timeout.
-			return nil, exceeded(what(), timeout)
+		if !state.CompareAndSwap(running, returned) {
+			o.Abandoned.add(-1)
 		}
-		return r.resp, r.err
+	}()
+	var r result
+	select {
+	case r = <-done:
 	case <-hctx.Done():
+		// A hook that heeds its context returns at once: give it that
+		// moment before counting it abandoned.
+		grace := time.NewTimer(abandonGrace)
+		defer grace.Stop()
+		select {
+		case r = <-done:
+		case <-grace.C:
+			if !state.CompareAndSwap(running, abandoned) {
+				r = <-done // it returned just now
+			}
+		}
+		if state.Load() != abandoned {
+			break
+		}
+		o.Abandoned.add(1)
+		if o.OnAbandoned != nil {
+			o.OnAbandoned(ctx)
+		}
 		if ctx.Err() != nil {
 			return nil, status.FromContextError(ctx.Err()).Err()
 		}
-		return nil, exceeded(what(), timeout)
+		return nil, exceeded(what(), o.Timeout)
 	}
+	if r.err != nil && errors.Is(hctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
+		// The hook gave up on its cancelled context: still the timeout.
+		return nil, exceeded(what(), o.Timeout)
+	}
+	return r.resp, r.err
 }
+
+// abandonGrace is how long a hook has to return once its context is
+// cancelled before it counts as abandoned.
+const abandonGrace = 10 * time.Millisecond
 
 func exceeded(what string, timeout time.Duration) error {
 	return status.Errorf(codes.DeadlineExceeded, "deadline exceeded: %s took longer than %s (PLUGIN_DISPATCH_TIMEOUT)", what, timeout)

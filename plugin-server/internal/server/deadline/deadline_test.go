@@ -7,6 +7,7 @@ package deadline_test
 import (
 	"context"
 	"errors"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +15,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
@@ -169,5 +171,72 @@ func TestNoTimeout(t *testing.T) {
 	// Only the client's own deadline ends it.
 	if status.Code(err) != codes.DeadlineExceeded || strings.Contains(status.Convert(err).Message(), "PLUGIN_DISPATCH_TIMEOUT") {
 		t.Errorf("without a timeout: %v, want the client's own deadline", err)
+	}
+}
+
+// Hooks that ignore their context and outlive the timeout are counted
+// while they run on, journaled as abandoned, and bounded: past Max the
+// health service says NOT_SERVING (so that an orchestrator replaces the
+// replica), and SERVING again once they have returned. A polite hook is
+// not abandoned.
+func TestAbandonedHooksCountedAndBounded(t *testing.T) {
+	recs := &records{}
+	in := instrument.New(instrument.Options{Journal: recs, Redact: true})
+	free := make(chan struct{})
+	hooks := map[string]tykplugin.Hook{
+		"Stuck": func(_ context.Context, o *coprocess.Object) (*coprocess.Object, error) { <-free; return o, nil },
+		"Polite": func(ctx context.Context, o *coprocess.Object) (*coprocess.Object, error) {
+			<-ctx.Done()
+			return nil, ctx.Err()
+		},
+	}
+	var srv *grpcserver.Server
+	ab := &deadline.Abandoned{Max: 2, OnOver: func(over bool) { srv.SetServing(!over) }}
+	srv = grpcserver.New(tykplugin.New(nil, hooks), grpcserver.Options{ShutdownTimeout: time.Second, Unary: []grpc.UnaryServerInterceptor{
+		in.UnaryServerInterceptor(),
+		deadline.UnaryServerInterceptor(deadline.Options{Timeout: 50 * time.Millisecond, Abandoned: ab, OnAbandoned: in.Abandoned}),
+	}})
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := grpctest.Serve(t, lis, srv.Serve)
+	c, health := s.Client, healthpb.NewHealthClient(s.Conn)
+	serving := func() healthpb.HealthCheckResponse_ServingStatus {
+		t.Helper()
+		r, err := health.Check(grpctest.Context(t, 5*time.Second), &healthpb.HealthCheckRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.GetStatus()
+	}
+	if _, err := c.Dispatch(grpctest.Context(t, 5*time.Second), object("Polite")); status.Code(err) != codes.DeadlineExceeded {
+		t.Fatalf("Polite: %v", err)
+	}
+	if recs.last().Abandoned || ab.Running() != 0 {
+		t.Errorf("a hook that heeds its context: journaled abandoned %v, %d running; want neither", recs.last().Abandoned, ab.Running())
+	}
+	for i := 1; i <= 3; i++ {
+		if _, err := c.Dispatch(grpctest.Context(t, 5*time.Second), object("Stuck")); status.Code(err) != codes.DeadlineExceeded {
+			t.Fatalf("Stuck %d: %v", i, err)
+		}
+		if !recs.last().Abandoned || ab.Running() != int64(i) {
+			t.Errorf("Stuck %d: journaled abandoned %v, %d running; want true, %d", i, recs.last().Abandoned, ab.Running(), i)
+		}
+		want := healthpb.HealthCheckResponse_SERVING
+		if i > 2 {
+			want = healthpb.HealthCheckResponse_NOT_SERVING
+		}
+		if got := serving(); got != want {
+			t.Errorf("after %d abandoned (max 2): health %s, want %s", i, got, want)
+		}
+	}
+	close(free)
+	deadline := time.Now().Add(5 * time.Second)
+	for ab.Running() != 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if ab.Running() != 0 || ab.Total() != 3 || serving() != healthpb.HealthCheckResponse_SERVING {
+		t.Errorf("the stuck hooks returned: %d running, %d in all, health %s; want 0, 3, SERVING", ab.Running(), ab.Total(), serving())
 	}
 }

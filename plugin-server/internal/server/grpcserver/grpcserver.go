@@ -127,6 +127,18 @@ func New(d coprocess.DispatcherServer, opts Options) *Server {
 	return &Server{grpc: gs, health: hs, log: log, opts: opts, stopping: stopping}
 }
 
+// SetServing sets what the health service says of the server and its
+// Dispatcher: SERVING or NOT_SERVING. After the shutdown began it stays
+// NOT_SERVING.
+func (s *Server) SetServing(serving bool) {
+	st := healthpb.HealthCheckResponse_NOT_SERVING
+	if serving {
+		st = healthpb.HealthCheckResponse_SERVING
+	}
+	s.health.SetServingStatus("", st)
+	s.health.SetServingStatus(coprocess.Dispatcher_ServiceDesc.ServiceName, st)
+}
+
 // GRPC returns the underlying server, e.g. to register more services.
 func (s *Server) GRPC() *grpc.Server { return s.grpc }
 

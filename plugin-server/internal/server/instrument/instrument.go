@@ -103,9 +103,15 @@ var hookMessages = map[coprocess.HookType]string{
 	coprocess.HookType_Response:       "response hook: upstream answered",
 }
 
-// failedOpenKey holds, in a Dispatch's context, where FailedOpen notes
-// that the hook failed open.
-type failedOpenKey struct{}
+// fateKey holds, in a Dispatch's context, where FailedOpen and Abandoned
+// note what became of the hook.
+type fateKey struct{}
+
+// fate is what the interceptors after this one say of a call.
+type fate struct {
+	failedOpen string
+	abandoned  bool
+}
 
 // FailedOpen tells the instrumentation that the hook of the Dispatch whose
 // context (or a context derived from it) is ctx failed (reason), and that
@@ -113,16 +119,26 @@ type failedOpenKey struct{}
 // say so. The plugin server passes it to the deadline interceptor, after
 // this one in the chain, as its OnFailOpen.
 func (in *Instrument) FailedOpen(ctx context.Context, reason string) {
-	if p, ok := ctx.Value(failedOpenKey{}).(*string); ok {
-		*p = reason
+	if f, ok := ctx.Value(fateKey{}).(*fate); ok {
+		f.failedOpen = reason
+	}
+}
+
+// Abandoned tells the instrumentation that the deadline ended the Dispatch
+// whose context is ctx while its hook ran on, ignoring its context: the
+// journal says so. The deadline interceptor's OnAbandoned.
+func (in *Instrument) Abandoned(ctx context.Context) {
+	if f, ok := ctx.Value(fateKey{}).(*fate); ok {
+		f.abandoned = true
 	}
 }
 
 func (in *Instrument) dispatch(ctx context.Context, obj *coprocess.Object, handler grpc.UnaryHandler) (any, error) {
 	start := time.Now()
 	received := keep(obj)
-	var failedOpen string
-	resp, err := handler(context.WithValue(ctx, failedOpenKey{}, &failedOpen), obj)
+	var fate fate
+	resp, err := handler(context.WithValue(ctx, fateKey{}, &fate), obj)
+	failedOpen := fate.failedOpen
 	elapsed := time.Since(start)
 	returned, _ := resp.(*coprocess.Object)
 	if err == nil && returned == nil {
@@ -133,7 +149,7 @@ func (in *Instrument) dispatch(ctx context.Context, obj *coprocess.Object, handl
 	// The objects go to the journal and the debug log only.
 	objects := in.journal != nil || in.log.Enabled(ctx, slog.LevelDebug)
 	rec := in.record(received, returned, err, start, elapsed, objects)
-	rec.FailedOpen = failedOpen
+	rec.FailedOpen, rec.Abandoned = failedOpen, fate.abandoned
 	msg, level := hookMessages[received.GetHookType()], slog.LevelInfo
 	if msg == "" {
 		msg, level = "dispatch with an unknown hook type", slog.LevelWarn

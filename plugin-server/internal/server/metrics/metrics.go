@@ -48,6 +48,9 @@ type Options struct {
 	// SpansFailed, when not nil, reports how many spans the tracer could
 	// not export.
 	SpansFailed func() uint64
+	// Abandoned, when not nil, reports the hooks the dispatch timeout left
+	// running: how many run now, and how many since the start.
+	Abandoned func() (running int64, total uint64)
 	// Version is the plugin server's version, for build info.
 	Version string
 }
@@ -115,6 +118,16 @@ func New(opts Options) *Metrics {
 				ConstLabels: prometheus.Labels{"result": c.result},
 			}, func() float64 { return float64(c.get(opts.Journal())) }))
 		}
+	}
+	if opts.Abandoned != nil {
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "tyk_plugin_hooks_abandoned",
+			Help: "Hooks still running after the dispatch timeout ended their call (they ignore their context): each holds a goroutine. Past PLUGIN_MAX_ABANDONED_HOOKS the server reports NOT_SERVING.",
+		}, func() float64 { n, _ := opts.Abandoned(); return float64(n) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name: "tyk_plugin_hooks_abandoned_total",
+				Help: "Hooks the dispatch timeout left running, since the start.",
+			}, func() float64 { _, n := opts.Abandoned(); return float64(n) }))
 	}
 	if opts.SpansFailed != nil {
 		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
