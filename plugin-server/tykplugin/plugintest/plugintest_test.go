@@ -98,3 +98,29 @@ func TestFailedResponseHookByVersion(t *testing.T) {
 		}
 	}
 }
+
+// A body changed in body alone is a warning, the upstream getting raw_body
+// as it was; under raw_body_only (RawBodyOnly) a hook setting raw_body is
+// seen by the upstream, and the object it got has no body.
+func TestBodyWarningsAndRawBodyOnly(t *testing.T) {
+	obj := plugintest.Object(t, plugintest.Match{Hook: coprocess.HookType_Pre})
+	obj.Request.Body, obj.Request.RawBody = "original", []byte("original")
+	raw := plugintest.RawBodyOnly(obj)
+	res := plugintest.Run(func(_ context.Context, o *coprocess.Object) (*coprocess.Object, error) {
+		o.Request.Body = "changed"
+		return o, nil
+	}, obj)
+	if res.Upstream == nil || string(res.Upstream.Body) != "original" || len(res.Warnings) != 1 || !bytes.Contains([]byte(res.Warnings[0]), []byte("ignores request.body")) {
+		t.Errorf("body changed alone: upstream %+v, warnings %q", res.Upstream, res.Warnings)
+	}
+	if raw.Request.Body != "" || string(raw.Request.RawBody) != "original" {
+		t.Fatalf("RawBodyOnly: body %q, raw_body %q", raw.Request.Body, raw.Request.RawBody)
+	}
+	res = plugintest.Run(func(_ context.Context, o *coprocess.Object) (*coprocess.Object, error) {
+		o.Request.RawBody = []byte("changed")
+		return o, nil
+	}, raw)
+	if res.Upstream == nil || string(res.Upstream.Body) != "changed" || len(res.Warnings) != 0 {
+		t.Errorf("raw_body changed under raw_body_only: upstream %+v, warnings %q", res.Upstream, res.Warnings)
+	}
+}
