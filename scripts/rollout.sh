@@ -31,9 +31,15 @@ i=0
 for id in $old; do
   i=$((i + 1))
   before=$($COMPOSE ps -q plugin-server | sort)
-  $COMPOSE up --detach --no-deps --no-recreate --scale "plugin-server=$((n + 1))" plugin-server 2>&1 | grep -v 'Running *$' || true
-  new=$(comm -13 <(echo "$before") <($COMPOSE ps -q plugin-server | sort))
-  [[ $(wc -w <<<"$new") == 1 ]] || { echo "rollout: expected one new replica, got: $new" >&2; exit 1; }
+  # Compose was once seen to start nothing here right after the previous
+  # replica's removal (it counted one replica too many): ask once more.
+  for try in 1 2; do
+    $COMPOSE up --detach --no-deps --no-recreate --scale "plugin-server=$((n + 1))" plugin-server 2>&1 | grep -v 'Running *$' || true
+    new=$(comm -13 <(echo "$before") <($COMPOSE ps -q plugin-server | sort))
+    [[ -z $new && $try == 1 ]] || break
+    sleep 2
+  done
+  [[ $(wc -w <<<"$new") == 1 ]] || { echo "rollout: expected one new replica, got: ${new:-none}" >&2; $COMPOSE ps --all plugin-server >&2; exit 1; }
   printf 'rollout %d/%d: %s started; ' "$i" "$n" "$(name "$new")"
   deadline=$((SECONDS + 60))
   until [[ $(docker inspect -f '{{.State.Health.Status}}' "$new") == healthy ]]; do
