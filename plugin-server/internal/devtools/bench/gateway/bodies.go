@@ -422,23 +422,15 @@ func (t tally) modes(corr, apiID string, hooks ...string) string {
 // bodiesRatios are the medians of the per-round raw/both throughput and
 // p99 ratios (rounds where either API got no answer left out).
 func bodiesRatios(s bodiesSize) (throughput, p99 float64) {
-	both, raw := s.rounds[bodiesBoth.name], s.rounds[bodiesRaw.name]
-	var t, p []float64
-	for i := range min(len(both), len(raw)) {
-		b, r := both[i].res, raw[i].res
-		if b.Calls == 0 || r.Calls == 0 {
-			continue
-		}
-		t = append(t, r.Throughput()/b.Throughput())
-		p = append(p, float64(r.P99())/float64(b.P99()))
-	}
-	return load.Median(t), load.Median(p)
+	res := func(r bodiesRound) *load.Result { return r.res }
+	return medianRatios(resultsOf(s.rounds[bodiesRaw.name], res), resultsOf(s.rounds[bodiesBoth.name], res))
 }
 
 // bodiesSummary is what the BENCH line says of one size.
 type bodiesSummary struct {
 	label string
-	ratio float64
+	// ratio and p99 are raw/both, throughput and p99 (bodiesRatios).
+	ratio, p99 float64
 	// pre and response are the mean bytes per Dispatch, [both, raw].
 	pre, response [2]float64
 }
@@ -524,14 +516,13 @@ func bodiesReport(opts options, results []bodiesSize, jr *bodiesJournal) {
 			sum.pre[i] = t.meanBytes(corr, a.apiID, "Pre")
 			sum.response[i] = t.meanBytes(corr, a.apiID, "Response")
 		}
-		sum.ratio, _ = bodiesRatios(s)
+		sum.ratio, sum.p99 = bodiesRatios(s)
 		summaries = append(summaries, sum)
 	}
 	fmt.Println()
 	for i, s := range results {
 		sum := summaries[i]
-		_, p99 := bodiesRatios(s)
-		line := fmt.Sprintf("%s: %s/%s throughput %.2f×, p99 %.2f×", sum.label, bodiesRaw.name, bodiesBoth.name, sum.ratio, p99)
+		line := fmt.Sprintf("%s: %s/%s throughput %.2f×, p99 %.2f×", sum.label, bodiesRaw.name, bodiesBoth.name, sum.ratio, sum.p99)
 		if jr != nil {
 			corr := corrID(s.size)
 			for _, h := range bodyHooks {

@@ -507,11 +507,31 @@ func printPhase(server string, res map[string][]round) {
 // ratios are the medians of the per-round classic/no-plugins throughput and
 // p99 ratios.
 func ratios(res map[string][]round) (throughput, p99 float64) {
+	res0 := func(r round) *load.Result { return r.res }
+	return medianRatios(resultsOf(res["classic"], res0), resultsOf(res["no-plugins"], res0))
+}
+
+// resultsOf is each round's load result.
+func resultsOf[R any](rs []R, res func(R) *load.Result) []*load.Result {
+	out := make([]*load.Result, len(rs))
+	for i, r := range rs {
+		out[i] = res(r)
+	}
+	return out
+}
+
+// medianRatios are the medians of the per-round num/den throughput and p99
+// ratios, round i against round i; a round in which either got no answer
+// is left out.
+func medianRatios(num, den []*load.Result) (throughput, p99 float64) {
 	var t, p []float64
-	for i := range res["classic"] {
-		c, n := res["classic"][i].res, res["no-plugins"][i].res
-		t = append(t, c.Throughput()/n.Throughput())
-		p = append(p, float64(c.P99())/float64(n.P99()))
+	for i := range min(len(num), len(den)) {
+		n, d := num[i], den[i]
+		if n.Calls == 0 || d.Calls == 0 {
+			continue
+		}
+		t = append(t, n.Throughput()/d.Throughput())
+		p = append(p, float64(n.P99())/float64(d.P99()))
 	}
 	return load.Median(t), load.Median(p)
 }
