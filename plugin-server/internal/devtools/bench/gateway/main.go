@@ -507,8 +507,8 @@ func printPhase(server string, res map[string][]round) {
 // ratios are the medians of the per-round classic/no-plugins throughput and
 // p99 ratios.
 func ratios(res map[string][]round) (throughput, p99 float64) {
-	res0 := func(r round) *load.Result { return r.res }
-	return medianRatios(resultsOf(res["classic"], res0), resultsOf(res["no-plugins"], res0))
+	result := func(r round) *load.Result { return r.res }
+	return medianRatios(resultsOf(res["classic"], result), resultsOf(res["no-plugins"], result))
 }
 
 // resultsOf is each round's load result.
