@@ -128,14 +128,7 @@ var bodiesClient = &http.Client{Timeout: requestTimeout, Transport: &http.Transp
 func (l *Lab) bodySend(t *testing.T, method, path string, body io.Reader, header map[string]string) bodyReply {
 	t.Helper()
 	id := newID(t)
-	req, err := http.NewRequest(method, l.GatewayURL+path, body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("X-Request-Id", id)
-	for k, v := range header {
-		req.Header.Set(k, v)
-	}
+	req := l.request(t, method, path, id, body, header)
 	start := time.Now()
 	resp, err := bodiesClient.Do(req)
 	if err != nil {

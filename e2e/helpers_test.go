@@ -114,15 +114,7 @@ func (l *Lab) send(t *testing.T, method, path, id, body string, header map[strin
 // Content-Length, a reader of unknown length a chunked body.
 func (l *Lab) sendReader(t *testing.T, method, path, id string, rd io.Reader, header map[string]string) reply {
 	t.Helper()
-	req, err := http.NewRequest(method, l.GatewayURL+path, rd)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	req.Header.Set("X-Request-Id", id)
-	for k, v := range header {
-		req.Header.Set(k, v)
-	}
-	resp, err := l.http.Do(req)
+	resp, err := l.http.Do(l.request(t, method, path, id, rd, header))
 	if err != nil {
 		t.Fatalf("%s %s (X-Request-Id: %s): %v", method, path, id, err)
 	}
@@ -132,6 +124,20 @@ func (l *Lab) sendReader(t *testing.T, method, path, id string, rd io.Reader, he
 		t.Fatalf("%s %s (X-Request-Id: %s): reading the body: %v", method, path, id, err)
 	}
 	return reply{Status: resp.StatusCode, Header: resp.Header, Body: b}
+}
+
+// request is a request to the gateway with X-Request-Id: id and header.
+func (l *Lab) request(t *testing.T, method, path, id string, rd io.Reader, header map[string]string) *http.Request {
+	t.Helper()
+	req, err := http.NewRequest(method, l.GatewayURL+path, rd)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	req.Header.Set("X-Request-Id", id)
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	return req
 }
 
 // expectProxied checks that the client got the upstream's answer unchanged:
