@@ -27,11 +27,11 @@ unhealthy() {
 # recreate: built from an older image, or from another configuration (the
 # service's config hash).
 stale_replicas() {
-  local want id image hash
+  local want id image name hash
   want=$($COMPOSE config --hash plugin-server | awk '{print $2}')
   for id in $($COMPOSE ps -q plugin-server); do
-    read -r image hash < <(docker inspect -f '{{.Image}} {{index .Config.Labels "com.docker.compose.config-hash"}}' "$id")
-    if [[ $hash != "$want" || $image != "$(docker image inspect -f '{{.Id}}' "$(docker inspect -f '{{.Config.Image}}' "$id")")" ]]; then
+    read -r image name hash < <(docker inspect -f '{{.Image}} {{.Config.Image}} {{index .Config.Labels "com.docker.compose.config-hash"}}' "$id")
+    if [[ $hash != "$want" || $image != "$(docker image inspect -f '{{.Id}}' "$name")" ]]; then
       echo "$id"
     fi
   done
@@ -54,15 +54,18 @@ else
     echo "up: $n plugin servers run, PLUGIN_REPLICAS=$PLUGIN_REPLICAS: stopping $((n - PLUGIN_REPLICAS)) (each finishes its calls first)"
     $COMPOSE up --detach --wait --no-deps --no-recreate --scale "plugin-server=$PLUGIN_REPLICAS" plugin-server || unhealthy
   fi
+  waited=0
   if [[ -n $(stale_replicas) ]]; then
     echo "up: the running plugin servers are of an older build or configuration: replacing them one at a time (make rollout), never all at once"
-    bash "$(dirname "$0")/rollout.sh"
+    bash "$(dirname "$0")/rollout.sh" # waits for the APIs
+    waited=1
   fi
   if ((n < PLUGIN_REPLICAS)); then
     echo "up: $n plugin servers run, PLUGIN_REPLICAS=$PLUGIN_REPLICAS: adding $((PLUGIN_REPLICAS - n)), the running ones untouched"
     $COMPOSE up --detach --wait --no-deps --no-recreate --scale "plugin-server=$PLUGIN_REPLICAS" plugin-server || unhealthy
+    waited=0
   fi
-  wait_apis
+  ((waited)) || wait_apis
 fi
 
 # The examples' APIs, while apis/ has them (make remove-examples deletes them).

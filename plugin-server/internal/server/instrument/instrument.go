@@ -138,7 +138,6 @@ func (in *Instrument) dispatch(ctx context.Context, obj *coprocess.Object, handl
 	received := keep(obj)
 	var fate fate
 	resp, err := handler(context.WithValue(ctx, fateKey{}, &fate), obj)
-	failedOpen := fate.failedOpen
 	elapsed := time.Since(start)
 	returned, _ := resp.(*coprocess.Object)
 	if err == nil && returned == nil {
@@ -149,7 +148,7 @@ func (in *Instrument) dispatch(ctx context.Context, obj *coprocess.Object, handl
 	// The objects go to the journal and the debug log only.
 	objects := in.journal != nil || in.log.Enabled(ctx, slog.LevelDebug)
 	rec := in.record(received, returned, err, start, elapsed, objects)
-	rec.FailedOpen, rec.Abandoned = failedOpen, fate.abandoned
+	rec.FailedOpen, rec.Abandoned = fate.failedOpen, fate.abandoned
 	msg, level := hookMessages[received.GetHookType()], slog.LevelInfo
 	if msg == "" {
 		msg, level = "dispatch with an unknown hook type", slog.LevelWarn
@@ -157,7 +156,7 @@ func (in *Instrument) dispatch(ctx context.Context, obj *coprocess.Object, handl
 	switch {
 	case err != nil:
 		msg, level = "plugin returned an error: the gateway answers 500 Middleware error (403 for CustomKeyCheck)", slog.LevelWarn
-	case failedOpen != "":
+	case fate.failedOpen != "":
 		msg, level = "hook failed open: the gateway gets the object it sent, unchanged", slog.LevelWarn
 	}
 	annotate(ctx, rec)
